@@ -1,0 +1,179 @@
+"""Value objects and controlled vocabularies shared by commands and events.
+
+They validate themselves on construction, so an event can never carry a dose of
+zero or a unit nobody can dispense, however the command reached the domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from domain.errors import InvalidValue
+
+ROLES = frozenset({"prescriber", "clinician", "auditor", "service", "admin"})
+MODALITIES = frozenset({"in_person", "telehealth"})
+EVALUATION_KINDS = frozenset({"initial", "reassessment"})
+DOSE_UNITS = frozenset({"mg", "mcg", "g", "mL", "mg/mL", "units"})
+FREQUENCIES = frozenset(
+    {
+        "daily",
+        "twice_daily",
+        "three_times_daily",
+        "four_times_daily",
+        "at_bedtime",
+        "every_other_day",
+        "weekly",
+        "as_needed",
+    }
+)
+ROUTES = frozenset(
+    {"oral", "sublingual", "transdermal", "intramuscular", "subcutaneous", "intravenous"}
+)
+
+# Clocks of clinical devices drift; a few minutes ahead is not "the future".
+CLOCK_SKEW = timedelta(minutes=5)
+
+# Generous upper bound that still catches unit slips (grams typed as milligrams).
+MAX_DOSE_AMOUNT = Decimal("100000")
+
+
+def require_choice(value: str, allowed: frozenset[str], code: str, what: str) -> str:
+    """Refuse a value outside a controlled vocabulary, naming the allowed ones."""
+    if value not in allowed:
+        choices = ", ".join(sorted(allowed))
+        raise InvalidValue(code, f"Unknown {what} {value!r}; expected one of: {choices}.")
+    return value
+
+
+def require_text(value: str, code: str, what: str) -> str:
+    """Strip a free-text value and refuse it when nothing is left."""
+    stripped = value.strip()
+    if not stripped:
+        raise InvalidValue(code, f"{what} must not be empty.")
+    return stripped
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: stored on every event so the audit trail needs no other source."""
+
+    id: str
+    role: str
+    name: str | None = None
+    supervisor_id: str | None = None
+
+    def __post_init__(self) -> None:
+        require_text(self.id, "actor.invalid", "Actor id")
+        require_choice(self.role, ROLES, "actor.unknown_role", "role")
+
+
+@dataclass(frozen=True)
+class Dose:
+    """An amount of drug per administration, kept as a Decimal to avoid float drift."""
+
+    amount: Decimal
+    unit: str
+
+    def __post_init__(self) -> None:
+        try:
+            amount = Decimal(self.amount)
+        except (InvalidOperation, TypeError, ValueError):
+            raise InvalidValue(
+                "dose.invalid", f"Dose amount {self.amount!r} is not a number."
+            ) from None
+        if not amount.is_finite() or amount <= 0:
+            raise InvalidValue("dose.not_positive", "Dose amount must be a positive number.")
+        if amount > MAX_DOSE_AMOUNT:
+            raise InvalidValue("dose.implausible", f"Dose amount {amount} is implausibly large.")
+        object.__setattr__(self, "amount", amount)
+        require_choice(self.unit, DOSE_UNITS, "dose.unknown_unit", "dose unit")
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.unit}"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A coded diagnosis (ICD-10-CM or SNOMED CT code plus its display text)."""
+
+    code: str
+    display: str
+
+    def __post_init__(self) -> None:
+        require_text(self.code, "diagnosis.invalid", "Diagnosis code")
+        require_text(self.display, "diagnosis.invalid", "Diagnosis display")
+
+
+@dataclass(frozen=True)
+class FollowUpPlan:
+    """When and how the patient will be seen next; planned with every start or change."""
+
+    due_on: date
+    modality: str = "in_person"
+    purpose: str = "medication review"
+
+    def __post_init__(self) -> None:
+        require_choice(self.modality, MODALITIES, "follow_up.unknown_modality", "modality")
+        require_text(self.purpose, "follow_up.invalid", "Follow-up purpose")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A rating-scale total taken at a visit (PHQ-9, GAD-7, …)."""
+
+    instrument: str
+    total: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the prescriber learned before deciding on treatment (CLINICAL.md, step 1)."""
+
+    kind: str
+    modality: str
+    diagnoses: tuple[Diagnosis, ...]
+    symptoms: tuple[str, ...] = ()
+    current_medications: tuple[str, ...] = ()
+    supplements: tuple[str, ...] = ()
+    allergies: tuple[str, ...] = ()
+    duration: str | None = None
+    functional_impact: str | None = None
+    history: str | None = None
+    sleep: str | None = None
+    stress: str | None = None
+    substance_use: str | None = None
+
+    def __post_init__(self) -> None:
+        require_choice(self.kind, EVALUATION_KINDS, "evaluation.unknown_kind", "evaluation kind")
+        require_choice(self.modality, MODALITIES, "evaluation.unknown_modality", "modality")
+        if self.kind == "initial" and not self.diagnoses:
+            raise InvalidValue(
+                "evaluation.diagnosis_required",
+                "An initial evaluation must record at least one working diagnosis.",
+            )
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who is acting, when it happened clinically, and which request carried it.
+
+    ``occurred_at`` is clinical time and may lie in the past (a late entry); the
+    time of recording is the event's own timestamp, set when it is triggered.
+    """
+
+    actor: Actor
+    occurred_at: datetime
+    correlation_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.occurred_at.tzinfo is None:
+            raise InvalidValue("time.naive", "Clinical times must carry a time zone.")
+        if self.occurred_at > datetime.now(UTC) + CLOCK_SKEW:
+            raise InvalidValue("time.in_future", "A clinical event cannot occur in the future.")
+
+
+def normalise_drug_name(name: str) -> str:
+    """Drug names match case-insensitively and ignore stray spacing."""
+    return " ".join(require_text(name, "drug.invalid", "Drug name").lower().split())
