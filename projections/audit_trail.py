@@ -1,0 +1,154 @@
+"""Audit trail: one line per event — who, in what role, when, what — for everyone.
+
+Summaries are written for people (a clinician scanning a chart, an auditor
+reading a report); the full data stays in the event store and ``/history``.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import singledispatch
+from typing import Any
+
+from domain.care_plan import CarePlan
+from projections.projection import Projection
+from projections.store import Sql, ViewStore
+
+TABLE = """
+CREATE TABLE IF NOT EXISTS audit_trail (
+    position BIGINT PRIMARY KEY,
+    care_plan_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    actor_id TEXT NOT NULL,
+    actor_role TEXT NOT NULL,
+    actor_name TEXT,
+    occurred_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    summary TEXT NOT NULL
+)"""
+# Cursor pagination walks position order within a filter, so each filter
+# column leads an index that ends in position.
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS audit_trail_by_plan ON audit_trail (care_plan_id, position)",
+    "CREATE INDEX IF NOT EXISTS audit_trail_by_actor ON audit_trail (actor_id, position)",
+)
+
+
+@singledispatch
+def summarise(event: Any) -> str:
+    """A readable default for events without a dedicated summary."""
+    return type(event).__name__
+
+
+@summarise.register
+def _(event: CarePlan.CarePlanOpened) -> str:
+    return "Care plan opened"
+
+
+@summarise.register
+def _(event: CarePlan.EvaluationRecorded) -> str:
+    codes = ", ".join(d.code for d in event.diagnoses) or "no diagnosis"
+    return f"{event.kind.capitalize()} evaluation ({_modality(event.modality)}): {codes}"
+
+
+@summarise.register
+def _(event: CarePlan.MedicationPrescribed) -> str:
+    return (
+        f"Prescribed {event.drug} {event.dose} {event.frequency.replace('_', ' ')}, {event.route}"
+    )
+
+
+@summarise.register
+def _(event: CarePlan.DoseChanged) -> str:
+    return f"{event.drug} dose {event.previous_dose} → {event.dose}: {event.reason}"
+
+
+@summarise.register
+def _(event: CarePlan.MedicationDiscontinued) -> str:
+    return f"Discontinued {event.drug}: {event.reason}"
+
+
+@summarise.register
+def _(event: CarePlan.FollowUpScheduled) -> str:
+    return f"Follow-up due {event.due_on} ({_modality(event.modality)}): {event.purpose}"
+
+
+@summarise.register
+def _(event: CarePlan.FollowUpCompleted) -> str:
+    scores = ", ".join(f"{m.instrument} {m.total}" for m in event.measurements)
+    return f"Follow-up completed ({_modality(event.modality)})" + (f": {scores}" if scores else "")
+
+
+def _modality(modality: str) -> str:
+    return modality.replace("_", " ")
+
+
+class AuditTrail(Projection):
+    name = "audit_trail"
+    tables = (TABLE, *INDEXES)
+
+    def process(self, event: Any, sql: Sql, position: int) -> None:
+        sql.execute(
+            """
+            INSERT INTO audit_trail VALUES (
+                %(position)s, %(plan)s, %(version)s, %(type)s, %(actor)s, %(role)s, %(name)s,
+                %(occurred)s, %(recorded)s, %(summary)s)
+            ON CONFLICT (position) DO NOTHING""",
+            {
+                "position": position,
+                "plan": str(event.originator_id),
+                "version": event.originator_version,
+                "type": type(event).__name__,
+                "actor": event.actor.id,
+                "role": event.actor.role,
+                "name": event.actor.name,
+                "occurred": event.occurred_at.isoformat(),
+                "recorded": event.timestamp.isoformat(),
+                "summary": summarise(event),
+            },
+        )
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """Positions are opaque to clients; a cursor that does not decode is refused."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+        if not text.startswith("p"):
+            raise ValueError(text)
+        return int(text[1:])
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("invalid cursor") from None
+
+
+def audit_entries(
+    store: ViewStore,
+    *,
+    care_plan_id: str | None = None,
+    actor_id: str | None = None,
+    after: int = 0,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of entries in log order, and the position to continue after (or None)."""
+    clauses = ["position > %(after)s"]
+    params: dict[str, Any] = {"after": after, "limit": limit + 1}
+    if care_plan_id is not None:
+        clauses.append("care_plan_id = %(plan)s")
+        params["plan"] = care_plan_id
+    if actor_id is not None:
+        clauses.append("actor_id = %(actor)s")
+        params["actor"] = actor_id
+    with store.reading() as sql:
+        rows = sql.execute(
+            f"SELECT * FROM audit_trail WHERE {' AND '.join(clauses)} "  # noqa: S608 (fixed clauses)
+            "ORDER BY position LIMIT %(limit)s",
+            params,
+        ).fetchall()
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1]["position"]
+    return rows, None

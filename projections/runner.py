@@ -1,0 +1,102 @@
+"""Follow the notification log and keep one projection up to date, exactly once.
+
+Works on both stores by polling ``select_notifications``: the library's
+LISTEN/NOTIFY subscription does not exist on SQLite, and on PostgreSQL a lost
+notification could stall it, so a poll is needed there anyway. Callers that
+just wrote (read-your-writes) call ``catch_up`` themselves instead of waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
+
+from projections.projection import Projection
+from projections.store import ViewStore
+
+log = structlog.get_logger(__name__)
+
+
+class ProjectionFollower:
+    """Applies new events to one projection in batches, one transaction per batch."""
+
+    def __init__(
+        self,
+        projection: Projection,
+        store: ViewStore,
+        recorder: ApplicationRecorder,
+        mapper: Mapper,
+        *,
+        batch_size: int = 500,
+    ) -> None:
+        self.projection = projection
+        self.store = store
+        self.recorder = recorder
+        self.mapper = mapper
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        store.create_tables(projection.tables)
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def position(self) -> int:
+        return self.store.position(self.name)
+
+    def catch_up(self) -> int:
+        """Process everything recorded so far; return how many events were applied."""
+        applied = 0
+        with self._lock:
+            while True:
+                count = self._process_next_batch()
+                if count == 0:
+                    return applied
+                applied += count
+
+    def _process_next_batch(self) -> int:
+        start = self.position()
+        notifications = self.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        try:
+            with self.store.transaction() as sql:
+                for notification in notifications:
+                    event = self.mapper.to_domain_event(notification)
+                    self.projection.process(event, sql, notification.id)
+                self.store.record_position(sql, self.name, notifications[-1].id)
+        except IntegrityError:
+            if self.position() <= start:
+                raise  # not a race with another follower: a real conflict in the view
+            # Another process applied this batch first; its commit stands, ours is void.
+            log.info("projection.batch_already_applied", projection=self.name, start=start)
+        return len(notifications)
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Wait until another process has applied up to ``position`` (external mode)."""
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event, poll_seconds: float) -> None:
+        """Keep following until ``stop`` is set; errors are logged and retried."""
+        while not stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:
+                log.exception("projection.catch_up_failed", projection=self.name)
+                stop.wait(min(5.0, poll_seconds * 4))
+            self._wake.wait(poll_seconds)
+            self._wake.clear()
