@@ -1,0 +1,116 @@
+"""Every error leaves as application/problem+json (RFC 9457) with a stable ``code``.
+
+Messages come from domain errors, which name ids only; request validation
+errors list where and what, without echoing the submitted values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from domain.errors import ConcurrentUpdate, DomainError, InvalidValue, NotFound, RuleViolation
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ApiError(Exception):
+    """An error raised at the HTTP edge itself (authentication, authorisation)."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    422: "Unprocessable request",
+    500: "Internal error",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": f"urn:careplan:problem:{code}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_of(error: DomainError) -> int:
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, (RuleViolation, ConcurrentUpdate)):
+        return 409
+    if isinstance(error, InvalidValue):
+        return 422
+    return 400
+
+
+async def domain_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    extra = {"source": error.source} if isinstance(error, RuleViolation) and error.source else {}
+    return problem(status_of(error), error.code, error.message, **extra)
+
+
+async def api_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ApiError)
+    return problem(error.status, error.code, error.detail, headers=error.headers)
+
+
+async def validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {
+            "loc": [str(part) for part in e.get("loc", ())],
+            "msg": e.get("msg"),
+            "type": e.get("type"),
+        }
+        for e in error.errors()
+    ]
+    return problem(422, "request.invalid", "The request does not match the schema.", errors=errors)
+
+
+async def http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    code = {404: "route.not_found", 405: "method.not_allowed"}.get(error.status_code, "http.error")
+    return problem(error.status_code, code, str(error.detail), headers=error.headers)
+
+
+async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    log.exception("request.failed", path=request.url.path)
+    return problem(500, "internal.error", "An unexpected error occurred; it has been logged.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)

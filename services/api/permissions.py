@@ -1,0 +1,21 @@
+"""Who may do what, as data: one row per action, enforced by one dependency.
+
+``admin`` operates the service but reads no clinical content; ``service``
+(downstream systems) reads derived views only.
+"""
+
+from __future__ import annotations
+
+CLINICAL_READERS = frozenset({"prescriber", "clinician", "auditor"})
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "care_plan.open": frozenset({"prescriber"}),
+    "care_plan.read": CLINICAL_READERS,
+    "evaluation.record": frozenset({"prescriber"}),
+    "prescription.write": frozenset({"prescriber"}),
+    "follow_up.schedule": frozenset({"prescriber", "clinician"}),
+    "follow_up.complete": frozenset({"prescriber", "clinician"}),
+    "medications.read": CLINICAL_READERS | {"service"},
+    "history.read": CLINICAL_READERS,
+    "audit.read": CLINICAL_READERS,
+}

@@ -1,0 +1,193 @@
+"""Commands on a care plan: each route maps its body to values and calls CarePlans once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from domain.scales import validated_measurement
+from domain.values import Actor, Diagnosis, Dose, Evaluation, FollowUpPlan
+from services.api import schemas
+from services.api.deps import CareplanDep, allowed, context
+from services.application import CommandResult
+
+router = APIRouter(prefix="/v1/care-plans", tags=["commands"])
+
+Opener = Annotated[Actor, Depends(allowed("care_plan.open"))]
+Evaluator = Annotated[Actor, Depends(allowed("evaluation.record"))]
+Prescriber = Annotated[Actor, Depends(allowed("prescription.write"))]
+Scheduler = Annotated[Actor, Depends(allowed("follow_up.schedule"))]
+Completer = Annotated[Actor, Depends(allowed("follow_up.complete"))]
+
+
+def dose(body: schemas.DoseIn) -> Dose:
+    return Dose(body.amount, body.unit)
+
+
+def follow_up(body: schemas.FollowUpIn | None) -> FollowUpPlan | None:
+    return None if body is None else FollowUpPlan(body.due_on, body.modality, body.purpose)
+
+
+def warnings(result: CommandResult) -> list[schemas.FindingOut]:
+    return [schemas.FindingOut(**vars(finding)) for finding in result.warnings]
+
+
+@router.post("", status_code=201, response_model=schemas.Opened)
+def open_care_plan(
+    body: schemas.OpenCarePlan,
+    careplan: CareplanDep,
+    actor: Opener,
+    request: Request,
+    response: Response,
+) -> schemas.Opened:
+    """Open a care plan for a patient."""
+    result = careplan.app.open_care_plan(body.patient_id, context(actor, request, body.occurred_at))
+    response.headers["Location"] = f"/v1/care-plans/{result.care_plan_id}"
+    return schemas.Opened(care_plan_id=str(result.care_plan_id), version=result.version)
+
+
+@router.post("/{care_plan_id}/evaluations", status_code=201, response_model=schemas.Recorded)
+def record_evaluation(
+    care_plan_id: str,
+    body: schemas.RecordEvaluation,
+    careplan: CareplanDep,
+    actor: Evaluator,
+    request: Request,
+) -> schemas.Recorded:
+    """Record an initial evaluation or a reassessment."""
+    evaluation = Evaluation(
+        kind=body.kind,
+        modality=body.modality,
+        diagnoses=tuple(Diagnosis(d.code, d.display) for d in body.diagnoses),
+        symptoms=tuple(body.symptoms),
+        current_medications=tuple(body.current_medications),
+        supplements=tuple(body.supplements),
+        allergies=tuple(body.allergies),
+        duration=body.duration,
+        functional_impact=body.functional_impact,
+        history=body.history,
+        sleep=body.sleep,
+        stress=body.stress,
+        substance_use=body.substance_use,
+    )
+    ctx = context(actor, request, body.occurred_at)
+    result = careplan.app.record_evaluation(care_plan_id, evaluation, ctx)
+    return schemas.Recorded(version=result.version)
+
+
+@router.post("/{care_plan_id}/prescriptions", status_code=201, response_model=schemas.Prescribed)
+def prescribe(
+    care_plan_id: str,
+    body: schemas.Prescribe,
+    careplan: CareplanDep,
+    actor: Prescriber,
+    request: Request,
+) -> schemas.Prescribed:
+    """Prescribe a medication, with its first follow-up."""
+    result = careplan.app.prescribe(
+        care_plan_id,
+        drug=body.drug,
+        dose=dose(body.dose),
+        frequency=body.frequency,
+        route=body.route,
+        indication=body.indication,
+        follow_up=follow_up(body.follow_up),
+        ctx=context(actor, request, body.occurred_at),
+    )
+    assert result.created_id is not None
+    return schemas.Prescribed(
+        prescription_id=result.created_id, version=result.version, warnings=warnings(result)
+    )
+
+
+@router.post(
+    "/{care_plan_id}/prescriptions/{prescription_id}/dose-changes",
+    status_code=201,
+    response_model=schemas.DoseChangedOut,
+)
+def change_dose(
+    care_plan_id: str,
+    prescription_id: str,
+    body: schemas.ChangeDose,
+    careplan: CareplanDep,
+    actor: Prescriber,
+    request: Request,
+) -> schemas.DoseChangedOut:
+    """Increase or decrease the dose of an active prescription."""
+    result = careplan.app.change_dose(
+        care_plan_id,
+        prescription_id,
+        dose=dose(body.dose),
+        reason=body.reason,
+        follow_up=follow_up(body.follow_up),
+        ctx=context(actor, request, body.occurred_at),
+    )
+    return schemas.DoseChangedOut(version=result.version, warnings=warnings(result))
+
+
+@router.post(
+    "/{care_plan_id}/prescriptions/{prescription_id}/discontinuation",
+    status_code=201,
+    response_model=schemas.Recorded,
+)
+def discontinue(
+    care_plan_id: str,
+    prescription_id: str,
+    body: schemas.Discontinue,
+    careplan: CareplanDep,
+    actor: Prescriber,
+    request: Request,
+) -> schemas.Recorded:
+    """Stop an active prescription, with the reason."""
+    result = careplan.app.discontinue(
+        care_plan_id,
+        prescription_id,
+        reason=body.reason,
+        ctx=context(actor, request, body.occurred_at),
+    )
+    return schemas.Recorded(version=result.version)
+
+
+@router.post(
+    "/{care_plan_id}/follow-ups", status_code=201, response_model=schemas.FollowUpScheduledOut
+)
+def schedule_follow_up(
+    care_plan_id: str,
+    body: schemas.ScheduleFollowUp,
+    careplan: CareplanDep,
+    actor: Scheduler,
+    request: Request,
+) -> schemas.FollowUpScheduledOut:
+    """Schedule a follow-up visit or contact."""
+    plan = FollowUpPlan(body.due_on, body.modality, body.purpose)
+    ctx = context(actor, request, body.occurred_at)
+    result = careplan.app.schedule_follow_up(care_plan_id, plan, ctx)
+    assert result.created_id is not None
+    return schemas.FollowUpScheduledOut(follow_up_id=result.created_id, version=result.version)
+
+
+@router.post(
+    "/{care_plan_id}/follow-ups/{follow_up_id}/completion",
+    status_code=201,
+    response_model=schemas.Recorded,
+)
+def complete_follow_up(
+    care_plan_id: str,
+    follow_up_id: str,
+    body: schemas.CompleteFollowUp,
+    careplan: CareplanDep,
+    actor: Completer,
+    request: Request,
+) -> schemas.Recorded:
+    """Record a completed follow-up: scale totals, side effects, adherence."""
+    result = careplan.app.complete_follow_up(
+        care_plan_id,
+        follow_up_id,
+        modality=body.modality,
+        measurements=[validated_measurement(m.instrument, m.total) for m in body.measurements],
+        side_effects=list(body.side_effects),
+        adherence=body.adherence,
+        ctx=context(actor, request, body.occurred_at),
+    )
+    return schemas.Recorded(version=result.version)

@@ -1,0 +1,166 @@
+"""Reads: the plan itself, its current medications, its history, the audit trail."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from domain.care_plan import CarePlan
+from domain.care_plan import care_plan_id as parse_plan_id
+from domain.values import Actor
+from projections.audit_trail import audit_entries, decode_cursor, encode_cursor
+from projections.current_medications import active_medications
+from services.api import schemas
+from services.api.deps import CareplanDep, allowed
+from services.api.errors import ApiError
+from services.event_json import history_entry
+
+router = APIRouter(tags=["queries"])
+
+PlanReader = Annotated[Actor, Depends(allowed("care_plan.read"))]
+MedicationReader = Annotated[Actor, Depends(allowed("medications.read"))]
+HistoryReader = Annotated[Actor, Depends(allowed("history.read"))]
+AuditReader = Annotated[Actor, Depends(allowed("audit.read"))]
+
+
+def dose_out(amount: Any, unit: str) -> schemas.DoseOut:
+    return schemas.DoseOut(amount=str(amount), unit=unit)
+
+
+def plan_out(plan: CarePlan) -> schemas.CarePlanOut:
+    return schemas.CarePlanOut(
+        care_plan_id=str(plan.id),
+        patient_id=plan.patient_id,
+        status=plan.status,
+        version=plan.version,
+        opened_at=plan.opened_at,
+        opened_by=plan.opened_by.id,
+        has_initial_evaluation=plan.has_initial_evaluation,
+        prescriptions=[
+            schemas.PrescriptionOut(
+                prescription_id=rx.prescription_id,
+                drug=rx.drug,
+                dose=dose_out(rx.dose.amount, rx.dose.unit),
+                frequency=rx.frequency,
+                route=rx.route,
+                indication=rx.indication,
+                status=rx.status,
+                started_at=rx.started_at,
+                prescriber=rx.prescriber.id,
+            )
+            for rx in plan.prescriptions.values()
+        ],
+        follow_ups=[
+            schemas.FollowUpOut(
+                follow_up_id=f.follow_up_id,
+                due_on=f.due_on,
+                modality=f.modality,
+                purpose=f.purpose,
+                status=f.status,
+                prescription_id=f.prescription_id,
+            )
+            for f in plan.follow_ups.values()
+        ],
+    )
+
+
+@router.get("/v1/care-plans/{care_plan_id}", response_model=schemas.CarePlanOut)
+def read_care_plan(
+    care_plan_id: str, careplan: CareplanDep, actor: PlanReader
+) -> schemas.CarePlanOut:
+    """The care plan as it stands: prescriptions and follow-ups, from the event store."""
+    return plan_out(careplan.app.care_plan(care_plan_id))
+
+
+@router.get("/v1/care-plans/{care_plan_id}/medications", response_model=schemas.Medications)
+def read_medications(
+    care_plan_id: str, careplan: CareplanDep, actor: MedicationReader
+) -> schemas.Medications:
+    """The active medications of a plan (current-medications view)."""
+    plan_id = str(parse_plan_id(care_plan_id))
+    rows = active_medications(careplan.views, plan_id)
+    if not rows:
+        careplan.app.care_plan(plan_id)  # an unknown plan is a 404, not an empty list
+    return schemas.Medications(
+        care_plan_id=plan_id,
+        medications=[
+            schemas.MedicationOut(
+                prescription_id=row["prescription_id"],
+                drug=row["drug"],
+                dose=dose_out(row["dose_amount"], row["dose_unit"]),
+                frequency=row["frequency"],
+                route=row["route"],
+                indication=row["indication"],
+                status=row["status"],
+                started_at=row["started_at"],
+                last_changed_at=row["last_changed_at"],
+                prescriber=row["prescriber_id"],
+            )
+            for row in rows
+        ],
+    )
+
+
+@router.get("/v1/care-plans/{care_plan_id}/history", response_model=schemas.History)
+def read_history(care_plan_id: str, careplan: CareplanDep, actor: HistoryReader) -> schemas.History:
+    """Every event of the plan in order, read from the event store itself."""
+    events = [history_entry(event) for event in careplan.app.history(care_plan_id)]
+    return schemas.History(
+        care_plan_id=str(parse_plan_id(care_plan_id)),
+        events=[schemas.HistoryEntry(**entry) for entry in events],
+    )
+
+
+@router.get("/v1/audit", response_model=schemas.AuditPage)
+def read_audit_trail(
+    careplan: CareplanDep,
+    actor: AuditReader,
+    care_plan_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> schemas.AuditPage:
+    """Who did what and when, newest last; follow ``next_cursor`` for more."""
+    try:
+        after = decode_cursor(cursor) if cursor else 0
+    except ValueError:
+        raise ApiError(
+            422, "audit.invalid_cursor", "The cursor is not one this API gave."
+        ) from None
+    plan_id = normalised_plan_id(care_plan_id) if care_plan_id else None
+    rows, next_position = audit_entries(
+        careplan.views, care_plan_id=plan_id, actor_id=actor_id, after=after, limit=limit
+    )
+    return schemas.AuditPage(
+        entries=[
+            schemas.AuditEntry(
+                care_plan_id=row["care_plan_id"],
+                version=row["version"],
+                type=row["type"],
+                actor=schemas.ActorOut(
+                    id=row["actor_id"], role=row["actor_role"], name=row["actor_name"]
+                ),
+                occurred_at=row["occurred_at"],
+                recorded_at=row["recorded_at"],
+                summary=row["summary"],
+            )
+            for row in rows
+        ],
+        next_cursor=encode_cursor(next_position) if next_position is not None else None,
+    )
+
+
+def normalised_plan_id(value: str) -> str:
+    """As a filter, a malformed id simply matches nothing."""
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return value
+
+
+@router.get("/health", response_model=schemas.Health, tags=["operations"])
+def health() -> schemas.Health:
+    """Liveness: the process answers."""
+    return schemas.Health(status="ok")

@@ -1,0 +1,241 @@
+"""Request and response bodies: the HTTP contract clinical apps code against.
+
+Requests are strict (unknown fields refused, strings trimmed and bounded); the
+domain validates again, so no route can smuggle a bad value into an event.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Modality = Literal["in_person", "telehealth"]
+Unit = Literal["mg", "mcg", "g", "mL", "mg/mL", "units"]
+Frequency = Literal[
+    "daily",
+    "twice_daily",
+    "three_times_daily",
+    "four_times_daily",
+    "at_bedtime",
+    "every_other_day",
+    "weekly",
+    "as_needed",
+]
+Route = Literal["oral", "sublingual", "transdermal", "intramuscular", "subcutaneous", "intravenous"]
+Amount = Annotated[Decimal, Field(gt=0, le=100000, max_digits=12, decimal_places=4)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Command(Strict):
+    occurred_at: AwareDatetime | None = Field(
+        default=None,
+        description="Clinical time, when it differs from now (a late entry). Needs a time zone.",
+    )
+
+
+class DoseIn(Strict):
+    amount: Amount = Field(description="A number or a decimal string; returned as a string.")
+    unit: Unit
+
+
+class DoseOut(BaseModel):
+    amount: str
+    unit: str
+
+
+class FollowUpIn(Strict):
+    due_on: date
+    modality: Modality = "in_person"
+    purpose: ShortText = "medication review"
+
+
+class DiagnosisIn(Strict):
+    code: ShortText
+    display: ShortText
+
+
+class OpenCarePlan(Command):
+    patient_id: ShortText
+
+
+class RecordEvaluation(Command):
+    kind: Literal["initial", "reassessment"]
+    modality: Modality
+    diagnoses: list[DiagnosisIn] = Field(max_length=50)
+    symptoms: list[ShortText] = Field(default_factory=list, max_length=100)
+    current_medications: list[ShortText] = Field(default_factory=list, max_length=100)
+    supplements: list[ShortText] = Field(default_factory=list, max_length=100)
+    allergies: list[ShortText] = Field(default_factory=list, max_length=100)
+    duration: Text | None = None
+    functional_impact: Text | None = None
+    history: Text | None = None
+    sleep: Text | None = None
+    stress: Text | None = None
+    substance_use: Text | None = None
+
+
+class Prescribe(Command):
+    drug: ShortText
+    dose: DoseIn
+    frequency: Frequency
+    route: Route = "oral"
+    indication: ShortText
+    follow_up: FollowUpIn | None = None
+
+
+class ChangeDose(Command):
+    dose: DoseIn
+    reason: Text
+    follow_up: FollowUpIn | None = None
+
+
+class Discontinue(Command):
+    reason: Text
+
+
+class ScheduleFollowUp(Command, FollowUpIn):
+    pass
+
+
+class MeasurementIn(Strict):
+    instrument: ShortText = Field(examples=["PHQ-9"])
+    total: int = Field(ge=0, le=1000)
+
+
+class CompleteFollowUp(Command):
+    modality: Modality
+    measurements: list[MeasurementIn] = Field(default_factory=list, max_length=20)
+    side_effects: list[ShortText] = Field(default_factory=list, max_length=50)
+    adherence: ShortText | None = None
+
+
+class FindingOut(BaseModel):
+    code: str
+    severity: Literal["block", "warn"]
+    message: str
+    source: str
+
+
+class Opened(BaseModel):
+    care_plan_id: str
+    version: int
+
+
+class Recorded(BaseModel):
+    version: int
+
+
+class Prescribed(BaseModel):
+    prescription_id: str
+    version: int
+    warnings: list[FindingOut]
+
+
+class DoseChangedOut(BaseModel):
+    version: int
+    warnings: list[FindingOut]
+
+
+class FollowUpScheduledOut(BaseModel):
+    follow_up_id: str
+    version: int
+
+
+class PrescriptionOut(BaseModel):
+    prescription_id: str
+    drug: str
+    dose: DoseOut
+    frequency: str
+    route: str
+    indication: str
+    status: str
+    started_at: datetime
+    prescriber: str
+
+
+class FollowUpOut(BaseModel):
+    follow_up_id: str
+    due_on: date
+    modality: str
+    purpose: str
+    status: str
+    prescription_id: str | None
+
+
+class CarePlanOut(BaseModel):
+    care_plan_id: str
+    patient_id: str
+    status: str
+    version: int
+    opened_at: datetime
+    opened_by: str
+    has_initial_evaluation: bool
+    prescriptions: list[PrescriptionOut]
+    follow_ups: list[FollowUpOut]
+
+
+class MedicationOut(BaseModel):
+    prescription_id: str
+    drug: str
+    dose: DoseOut
+    frequency: str
+    route: str
+    indication: str
+    status: str
+    started_at: datetime
+    last_changed_at: datetime
+    prescriber: str
+
+
+class Medications(BaseModel):
+    care_plan_id: str
+    medications: list[MedicationOut]
+
+
+class ActorOut(BaseModel):
+    id: str
+    role: str
+    name: str | None = None
+    supervisor_id: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    type: str
+    occurred_at: datetime
+    recorded_at: datetime
+    actor: ActorOut
+    correlation_id: str | None
+    data: dict[str, object]
+
+
+class History(BaseModel):
+    care_plan_id: str
+    events: list[HistoryEntry]
+
+
+class AuditEntry(BaseModel):
+    care_plan_id: str
+    version: int
+    type: str
+    actor: ActorOut
+    occurred_at: datetime
+    recorded_at: datetime
+    summary: str
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntry]
+    next_cursor: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

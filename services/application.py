@@ -1,0 +1,175 @@
+"""CarePlans: the one writer path. Load a plan, call one domain method, save.
+
+Everything that changes a care plan goes through a method here, so optimistic
+concurrency, not-found handling and the notification position (used for
+read-your-writes) are dealt with once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from domain.care_plan import CarePlan, care_plan_id
+from domain.errors import CarePlanNotFound, ConcurrentUpdate
+from domain.safety import Finding
+from domain.values import CommandContext, Dose, Evaluation, FollowUpPlan, Measurement
+from services.transcodings import register_value_objects
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command tells its caller: the new version, warnings, ids it created."""
+
+    care_plan_id: UUID
+    version: int
+    position: int | None
+    warnings: list[Finding] = field(default_factory=list)
+    created_id: str | None = None
+
+
+class CarePlans(Application[UUID]):
+    """The care-plan application service (eventsourcing ``Application``)."""
+
+    name = "CarePlans"
+
+    #: Called with every successful command's result; bootstrap uses it to make
+    #: the write visible in the views before the caller hears "done".
+    after_commit: Callable[[CommandResult], None] | None = None
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_value_objects(transcoder)
+
+    # -- commands -------------------------------------------------------------
+
+    def open_care_plan(self, patient_id: str, ctx: CommandContext) -> CommandResult:
+        plan = CarePlan.open(patient_id, ctx)
+        return self._commit(plan)
+
+    def record_evaluation(
+        self, plan_id: UUID | str, evaluation: Evaluation, ctx: CommandContext
+    ) -> CommandResult:
+        return self._change(plan_id, lambda plan: plan.record_evaluation(evaluation, ctx))
+
+    def prescribe(
+        self,
+        plan_id: UUID | str,
+        *,
+        drug: str,
+        dose: Dose,
+        frequency: str,
+        route: str,
+        indication: str,
+        follow_up: FollowUpPlan | None,
+        ctx: CommandContext,
+    ) -> CommandResult:
+        def act(plan: CarePlan) -> tuple[str, list[Finding]]:
+            return plan.prescribe(drug, dose, frequency, route, indication, follow_up, ctx)
+
+        return self._change(plan_id, act)
+
+    def change_dose(
+        self,
+        plan_id: UUID | str,
+        prescription_id: str,
+        *,
+        dose: Dose,
+        reason: str,
+        follow_up: FollowUpPlan | None,
+        ctx: CommandContext,
+    ) -> CommandResult:
+        return self._change(
+            plan_id, lambda plan: plan.change_dose(prescription_id, dose, reason, follow_up, ctx)
+        )
+
+    def discontinue(
+        self, plan_id: UUID | str, prescription_id: str, *, reason: str, ctx: CommandContext
+    ) -> CommandResult:
+        return self._change(plan_id, lambda plan: plan.discontinue(prescription_id, reason, ctx))
+
+    def schedule_follow_up(
+        self, plan_id: UUID | str, plan_: FollowUpPlan, ctx: CommandContext
+    ) -> CommandResult:
+        return self._change(plan_id, lambda plan: plan.schedule_follow_up(plan_, ctx))
+
+    def complete_follow_up(
+        self,
+        plan_id: UUID | str,
+        follow_up_id: str,
+        *,
+        modality: str,
+        measurements: list[Measurement],
+        side_effects: list[str],
+        adherence: str | None,
+        ctx: CommandContext,
+    ) -> CommandResult:
+        return self._change(
+            plan_id,
+            lambda plan: plan.complete_follow_up(
+                follow_up_id, modality, measurements, side_effects, adherence, ctx
+            ),
+        )
+
+    # -- queries --------------------------------------------------------------
+
+    def care_plan(self, plan_id: UUID | str, version: int | None = None) -> CarePlan:
+        """The plan as it stands, or as it stood at ``version`` (auditors' replay)."""
+        uuid = care_plan_id(plan_id)
+        try:
+            plan = self.repository.get(uuid, version=version)
+        except AggregateNotFoundError:
+            raise CarePlanNotFound(uuid) from None
+        assert isinstance(plan, CarePlan)
+        return plan
+
+    def history(self, plan_id: UUID | str) -> Iterator[CarePlan.Event]:
+        """Every stored event of the plan, oldest first: the source of truth."""
+        uuid = care_plan_id(plan_id)
+        events = list(self.events.get(uuid))
+        if not events:
+            raise CarePlanNotFound(uuid)
+        yield from events  # type: ignore[misc]
+
+    # -- the writer path ------------------------------------------------------
+
+    def _change(self, plan_id: UUID | str, act: Callable[[CarePlan], Any]) -> CommandResult:
+        plan = self.care_plan(plan_id)
+        outcome = act(plan)
+        created_id, warnings = _split_outcome(outcome)
+        return self._commit(plan, warnings, created_id)
+
+    def _commit(
+        self, plan: CarePlan, warnings: list[Finding] | None = None, created_id: str | None = None
+    ) -> CommandResult:
+        try:
+            recordings = self.save(plan)
+        except IntegrityError:
+            raise ConcurrentUpdate(plan.id) from None
+        positions = [r.notification.id for r in recordings if r.notification.id is not None]
+        result = CommandResult(
+            care_plan_id=plan.id,
+            version=plan.version,
+            position=max(positions) if positions else None,
+            warnings=warnings or [],
+            created_id=created_id,
+        )
+        if self.after_commit is not None:
+            self.after_commit(result)
+        return result
+
+
+def _split_outcome(outcome: Any) -> tuple[str | None, list[Finding]]:
+    """Domain commands return None, an id, warnings, or (id, warnings)."""
+    if outcome is None:
+        return None, []
+    if isinstance(outcome, str):
+        return outcome, []
+    if isinstance(outcome, tuple):
+        return outcome[0], list(outcome[1])
+    return None, list(outcome)

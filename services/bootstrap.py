@@ -1,0 +1,103 @@
+"""The one place that wires Careplan: settings → application → views → followers.
+
+The API, the CLI and the tests all call ``bootstrap``; only the settings differ.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import structlog
+from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from projections.audit_trail import AuditTrail
+from projections.current_medications import CurrentMedications
+from projections.runner import ProjectionFollower
+from projections.store import ViewStore
+from services.application import CarePlans, CommandResult
+from services.settings import Settings
+from services.store import persistence_env
+
+log = structlog.get_logger(__name__)
+
+PROJECTIONS = (CurrentMedications, AuditTrail)
+TRACKING_TABLE = "careplan_tracking"
+
+
+@dataclass
+class Careplan:
+    """A running Careplan: the application, its views, and their followers."""
+
+    settings: Settings
+    app: CarePlans
+    views: ViewStore
+    followers: dict[str, ProjectionFollower]
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def runs_projections(self) -> bool:
+        return self.settings.projections == "inprocess"
+
+    def make_visible(self, result: CommandResult) -> None:
+        """Read-your-writes: return only once every view reflects the command."""
+        if result.position is None:
+            return
+        for follower in self.followers.values():
+            if self.runs_projections:
+                follower.catch_up()
+            elif not follower.wait_for(
+                result.position, self.settings.read_your_writes_timeout_seconds
+            ):
+                log.warning("projection.behind", projection=follower.name, position=result.position)
+
+    def start_followers(self) -> None:
+        """Follow the log in background threads (catches writes from other processes)."""
+        for follower in self.followers.values():
+            thread = threading.Thread(
+                target=follower.run,
+                args=(self._stop, self.settings.projection_poll_seconds),
+                name=f"projection-{follower.name}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def close(self) -> None:
+        self._stop.set()
+        for follower in self.followers.values():
+            follower.wake()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.app.close()
+
+
+def tracking_recorder(app: CarePlans) -> TrackingRecorder:
+    """Positions live in the event store's database, so they commit with view rows."""
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    recorder: TrackingRecorder
+    if isinstance(datastore, PostgresDatastore):
+        recorder = PostgresTrackingRecorder(datastore, tracking_table_name=TRACKING_TABLE)
+    elif isinstance(datastore, SQLiteDatastore):
+        recorder = SQLiteTrackingRecorder(datastore)
+    else:
+        msg = f"unsupported event store {type(datastore).__name__}"
+        raise TypeError(msg)
+    recorder.create_table()
+    return recorder
+
+
+def bootstrap(settings: Settings | None = None) -> Careplan:
+    settings = settings or Settings()
+    app = CarePlans(env=persistence_env(settings))
+    views = ViewStore(tracking_recorder(app))
+    followers = {
+        projection.name: ProjectionFollower(projection(), views, app.recorder, app.mapper)
+        for projection in PROJECTIONS
+    }
+    careplan = Careplan(settings=settings, app=app, views=views, followers=followers)
+    app.after_commit = careplan.make_visible
+    return careplan

@@ -1,0 +1,199 @@
+"""The ``careplan`` command: serve the API, run projections or the Kafka relay,
+play a demo course, and mint development tokens.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+import structlog
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from projections.audit_trail import audit_entries
+from projections.current_medications import active_medications
+from services.api.app import create_app
+from services.bootstrap import Careplan, bootstrap
+from services.demo import play_course
+from services.logging import configure_logging
+from services.publisher import Relay, ensure_topic, make_producer
+from services.settings import Settings
+from services.tokens import TokenError, issue_token
+
+cli = typer.Typer(
+    help="Careplan: event-sourced psychiatric medication care plans.", no_args_is_help=True
+)
+console = Console()
+log = structlog.get_logger("careplan.cli")
+
+
+def start(settings: Settings | None = None) -> Careplan:
+    settings = settings or Settings()
+    configure_logging(settings.effective_log_format, settings.log_level)
+    return bootstrap(settings)
+
+
+def stop_on_signals() -> threading.Event:
+    """SIGINT/SIGTERM ask the loop to finish its batch and exit cleanly."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@cli.command()
+def serve() -> None:
+    """Serve the HTTP API (CAREPLAN_HOST, CAREPLAN_PORT)."""
+    careplan = start()
+    settings = careplan.settings
+    store = "postgresql" if settings.uses_postgres else f"sqlite:{settings.sqlite_path}"
+    log.info("careplan.serving", host=settings.host, port=settings.port, store=store)
+    uvicorn.run(
+        create_app(careplan),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@cli.command()
+def project(
+    until_idle: Annotated[bool, typer.Option(help="Catch up once and exit.")] = False,
+) -> None:
+    """Run the projection followers as their own process (CAREPLAN_PROJECTIONS=external)."""
+    careplan = start()
+    try:
+        if until_idle:
+            for follower in careplan.followers.values():
+                applied = follower.catch_up()
+                console.print(
+                    f"{follower.name}: {applied} events applied, at {follower.position()}"
+                )
+            return
+        stop = stop_on_signals()
+        careplan.start_followers()
+        stop.wait()
+    finally:
+        careplan.close()
+
+
+@cli.command()
+def relay(
+    until_idle: Annotated[bool, typer.Option(help="Publish what is stored, then exit.")] = False,
+) -> None:
+    """Publish every stored event to Kafka (KAFKA_BOOTSTRAP_SERVERS), resuming where it stopped."""
+    settings = Settings()
+    if not settings.kafka_bootstrap_servers:
+        console.print(
+            "[red]Set KAFKA_BOOTSTRAP_SERVERS to the broker(s), e.g. 127.0.0.1:9092.[/red]"
+        )
+        raise typer.Exit(2)
+    careplan = start(settings)
+    servers = settings.kafka_bootstrap_servers
+    ensure_topic(
+        servers,
+        settings.kafka_topic,
+        partitions=settings.kafka_partitions,
+        replication_factor=settings.kafka_replication_factor,
+    )
+    publisher = Relay(
+        recorder=careplan.app.recorder,
+        mapper=careplan.app.mapper,
+        tracking=careplan.views.tracking,
+        producer=make_producer(servers),
+        topic=settings.kafka_topic,
+        source=settings.event_source,
+        batch_size=settings.relay_batch_size,
+    )
+    stop = stop_on_signals()
+    log.info("relay.started", topic=settings.kafka_topic, position=publisher.position())
+    try:
+        published = publisher.run(
+            stop,
+            poll_seconds=settings.relay_poll_seconds,
+            until_idle=until_idle,
+            on_error=None if until_idle else lambda e: log.error("relay.failed", error=str(e)),
+        )
+        log.info("relay.stopped", published=published, position=publisher.position())
+    finally:
+        publisher.close()
+        careplan.close()
+
+
+@cli.command()
+def demo(
+    patient_id: Annotated[str | None, typer.Option(help="Patient id to use.")] = None,
+) -> None:
+    """Play a short treatment course and print its medications and audit trail."""
+    careplan = start()
+    try:
+        plan_id = play_course(careplan.app, patient_id or f"demo-{uuid.uuid4().hex[:8]}")
+        console.print(f"Care plan [bold]{plan_id}[/bold]")
+        console.print(medications_table(careplan, str(plan_id)))
+        console.print(audit_table(careplan, str(plan_id)))
+    finally:
+        careplan.close()
+
+
+def medications_table(careplan: Careplan, plan_id: str) -> Table:
+    table = Table(
+        "drug", "dose", "frequency", "route", "since", "prescriber", title="Current medications"
+    )
+    for row in active_medications(careplan.views, plan_id):
+        table.add_row(
+            row["drug"],
+            f"{row['dose_amount']} {row['dose_unit']}",
+            row["frequency"],
+            row["route"],
+            row["started_at"][:10],
+            row["prescriber_id"],
+        )
+    return table
+
+
+def audit_table(careplan: Careplan, plan_id: str) -> Table:
+    table = Table("v", "occurred", "recorded", "who", "what", title="Audit trail")
+    rows, _ = audit_entries(careplan.views, care_plan_id=plan_id, limit=500)
+    for row in rows:
+        table.add_row(
+            str(row["version"]),
+            row["occurred_at"][:10],
+            row["recorded_at"][:19],
+            f"{row['actor_id']} ({row['actor_role']})",
+            row["summary"],
+        )
+    return table
+
+
+@cli.command()
+def token(
+    sub: Annotated[str, typer.Option(help="Actor id (the token subject).")],
+    role: Annotated[str, typer.Option(help="prescriber, clinician, auditor, service or admin.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    ttl_hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
+) -> None:
+    """Print a signed development token (HS256 with CAREPLAN_JWT_SECRET)."""
+    settings = Settings()
+    try:
+        signed = issue_token(
+            settings.resolved_jwt_secret(),
+            sub=sub,
+            role=role,
+            name=name,
+            ttl=timedelta(hours=ttl_hours),
+        )
+    except TokenError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    typer.echo(signed)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,98 @@
+"""A short, realistic treatment course, played through the same application path.
+
+Used by ``careplan demo`` so a newcomer (or an auditor) can see a plan's events,
+its current medications and its audit trail without writing a client.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from domain.scales import validated_measurement
+from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
+from services.application import CarePlans
+
+PRESCRIBER = Actor("dr-ada", "prescriber", name="Dr Ada Okafor")
+NURSE = Actor("rn-sam", "clinician", name="Sam Reyes, RN")
+
+
+def play_course(app: CarePlans, patient_id: str, *, start: datetime | None = None) -> UUID:
+    """Eight weeks of sertraline for a depressive episode, with a short trazodone add-on."""
+    day0 = start or datetime.now(UTC) - timedelta(days=56)
+
+    def on(day: int, actor: Actor = PRESCRIBER) -> CommandContext:
+        return CommandContext(actor, day0 + timedelta(days=day), correlation_id="demo")
+
+    def due(day: int, modality: str = "in_person") -> FollowUpPlan:
+        return FollowUpPlan((day0 + timedelta(days=day)).date(), modality, "medication review")
+
+    plan = app.open_care_plan(patient_id, on(0)).care_plan_id
+    app.record_evaluation(
+        plan,
+        Evaluation(
+            kind="initial",
+            modality="in_person",
+            diagnoses=(Diagnosis("F32.1", "Major depressive disorder, single episode, moderate"),),
+            symptoms=("low mood", "anhedonia", "early waking"),
+            duration="3 months",
+            functional_impact="missing work two days a week",
+            sleep="wakes at 4am most nights",
+            substance_use="alcohol 2 units/week",
+        ),
+        on(0),
+    )
+    sertraline = app.prescribe(
+        plan,
+        drug="sertraline",
+        dose=Dose(Decimal("25"), "mg"),
+        frequency="daily",
+        route="oral",
+        indication="F32.1 major depressive disorder",
+        follow_up=due(14, "telehealth"),
+        ctx=on(0),
+    ).created_id
+    assert sertraline is not None
+    first_visit = app.care_plan(plan).follow_ups
+    app.change_dose(
+        plan,
+        sertraline,
+        dose=Dose(Decimal("50"), "mg"),
+        reason="tolerating 25 mg; increase to usual starting dose",
+        follow_up=None,
+        ctx=on(7),
+    )
+    app.complete_follow_up(
+        plan,
+        next(iter(first_visit)),
+        modality="telehealth",
+        measurements=[validated_measurement("PHQ-9", 16)],
+        side_effects=["mild nausea"],
+        adherence="taking daily",
+        ctx=on(14, NURSE),
+    )
+    trazodone = app.prescribe(
+        plan,
+        drug="trazodone",
+        dose=Dose(Decimal("50"), "mg"),
+        frequency="at_bedtime",
+        route="oral",
+        indication="insomnia with depression",
+        follow_up=due(35),
+        ctx=on(14),
+    ).created_id
+    assert trazodone is not None
+    second_visit = next(f for f in app.care_plan(plan).follow_ups.values() if f.is_pending)
+    app.complete_follow_up(
+        plan,
+        second_visit.follow_up_id,
+        modality="in_person",
+        measurements=[validated_measurement("PHQ-9", 9), validated_measurement("GAD-7", 6)],
+        side_effects=[],
+        adherence="taking daily",
+        ctx=on(35),
+    )
+    app.discontinue(plan, trazodone, reason="sleep restored; no longer needed", ctx=on(35))
+    app.schedule_follow_up(plan, due(63), on(35))
+    return plan

@@ -1,0 +1,78 @@
+"""The public JSON shape of an event: the history entry and the Kafka value.
+
+One function builds it for both, so what a clinical app reads from
+``/history`` and what a downstream service consumes from Kafka cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+# Fields every event carries, shown at the top level of an entry, not in "data".
+ENVELOPE_FIELDS = frozenset(
+    {"originator_id", "originator_version", "timestamp", "actor", "occurred_at", "correlation_id"}
+)
+
+
+def to_json_value(value: Any) -> Any:
+    """Convert event field values to JSON-safe ones; decimals stay exact as strings."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    msg = f"no JSON form for {type(value).__name__}"
+    raise TypeError(msg)
+
+
+def event_type(event: Any) -> str:
+    return type(event).__name__
+
+
+def event_data(event: Any) -> dict[str, Any]:
+    return {
+        name: to_json_value(value)
+        for name, value in vars(event).items()
+        if name not in ENVELOPE_FIELDS and not name.startswith("originator_topic")
+    }
+
+
+def actor_json(event: Any) -> dict[str, Any]:
+    actor = event.actor
+    entry = {"id": actor.id, "role": actor.role}
+    if actor.name:
+        entry["name"] = actor.name
+    if actor.supervisor_id:
+        entry["supervisor_id"] = actor.supervisor_id
+    return entry
+
+
+def history_entry(event: Any) -> dict[str, Any]:
+    """One event as clinical apps and auditors see it."""
+    return {
+        "version": event.originator_version,
+        "type": event_type(event),
+        "occurred_at": event.occurred_at.isoformat(),
+        "recorded_at": event.timestamp.isoformat(),
+        "actor": actor_json(event),
+        "correlation_id": event.correlation_id,
+        "data": event_data(event),
+    }
+
+
+def message_value(event: Any) -> dict[str, Any]:
+    """The Kafka value: the history entry plus the plan it belongs to."""
+    return {"care_plan_id": str(event.originator_id), **history_entry(event)}

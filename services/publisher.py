@@ -1,0 +1,173 @@
+"""The relay: publish every stored event to Kafka, in order, never losing one.
+
+It follows the notification log from its recorded position, sends a batch with
+``acks=all``, waits for the broker to acknowledge every message, and only then
+records the new position. A crash in between republishes the batch: delivery is
+at-least-once, and ``ce_id`` is stable so consumers drop the duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Tracking, TrackingRecorder
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from services.event_json import event_type, message_value
+
+log = structlog.get_logger(__name__)
+
+RELAY_NAME = "careplan.relay"
+SEND_TIMEOUT_SECONDS = 30.0
+
+
+def cloud_event_headers(event: Any, source: str) -> list[tuple[str, bytes]]:
+    """CloudEvents 1.0 binary-mode headers; ``ce_id`` is fixed by plan and version."""
+    plan_id = str(event.originator_id)
+    version = getattr(type(event), "class_version", 1)
+    headers = {
+        "ce_specversion": "1.0",
+        "ce_id": f"{plan_id}:{event.originator_version}",
+        "ce_type": f"careplan.{event_type(event)}.v{version}",
+        "ce_source": source,
+        "ce_subject": plan_id,
+        "ce_time": event.timestamp.isoformat(),
+        "content-type": "application/json",
+    }
+    return [(name, value.encode()) for name, value in headers.items()]
+
+
+def encode_value(event: Any) -> bytes:
+    return json.dumps(message_value(event), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
+    """A producer that keeps per-key order and survives broker retries without duplicates."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "client_id": "careplan-relay",
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_in_flight_requests_per_connection": 1,
+        "linger_ms": 5,
+        "retries": 10,
+        "request_timeout_ms": 15_000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def ensure_topic(
+    bootstrap_servers: str, topic: str, *, partitions: int, replication_factor: int
+) -> bool:
+    """Create the event topic (key = plan id, retention unlimited) if it is missing."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","), client_id="careplan")
+    try:
+        if topic in admin.list_topics():
+            return False
+        admin.create_topics(
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=partitions,
+                    replication_factor=replication_factor,
+                    topic_configs={"retention.ms": "-1", "cleanup.policy": "delete"},
+                )
+            ]
+        )
+        log.info("relay.topic_created", topic=topic, partitions=partitions)
+        return True
+    except TopicAlreadyExistsError:
+        return False
+    finally:
+        admin.close()
+
+
+class Relay:
+    """Moves events from the notification log to one Kafka topic."""
+
+    def __init__(
+        self,
+        *,
+        recorder: ApplicationRecorder,
+        mapper: Mapper,
+        tracking: TrackingRecorder,
+        producer: KafkaProducer,
+        topic: str,
+        source: str,
+        batch_size: int = 500,
+        name: str = RELAY_NAME,
+    ) -> None:
+        self.recorder = recorder
+        self.mapper = mapper
+        self.tracking = tracking
+        self.producer = producer
+        self.topic = topic
+        self.source = source
+        self.batch_size = batch_size
+        self.name = name
+
+    def position(self) -> int:
+        return self.tracking.max_tracking_id(self.name) or 0
+
+    def publish_next_batch(self) -> int:
+        """Publish the next batch; return how many events went out (0: caught up)."""
+        start = self.position()
+        notifications = self.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        futures = []
+        for notification in notifications:
+            event = self.mapper.to_domain_event(notification)
+            futures.append(
+                self.producer.send(
+                    self.topic,
+                    key=str(event.originator_id).encode(),
+                    value=encode_value(event),
+                    headers=cloud_event_headers(event, self.source),
+                )
+            )
+        self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
+        for future in futures:
+            future.get(timeout=SEND_TIMEOUT_SECONDS)  # raises if the broker did not ack
+        self.tracking.insert_tracking(Tracking(self.name, notifications[-1].id))
+        log.info("relay.published", count=len(notifications), position=notifications[-1].id)
+        return len(notifications)
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        poll_seconds: float = 0.5,
+        until_idle: bool = False,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> int:
+        """Publish until stopped (or, with ``until_idle``, until caught up)."""
+        published = 0
+        while not stop.is_set():
+            try:
+                count = self.publish_next_batch()
+            except Exception as error:
+                if on_error is None:
+                    raise
+                on_error(error)
+                stop.wait(poll_seconds * 4)
+                continue
+            published += count
+            if count == 0:
+                if until_idle:
+                    break
+                stop.wait(poll_seconds)
+        return published
+
+    def close(self) -> None:
+        self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
+        self.producer.close(timeout=SEND_TIMEOUT_SECONDS)

@@ -1,0 +1,86 @@
+"""All configuration in one typed place, read from ``CAREPLAN_*`` variables.
+
+The defaults are the embedded shape (SQLite under ``./var``, projections in
+process, no Kafka), so ``make run`` needs nothing set; pointing
+``CAREPLAN_DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` at real servers gives the
+production shape with no code change.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREPLAN_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(
+        default=None, description="postgresql://user:password@host:port/dbname; unset = SQLite"
+    )
+    jwt_secret: str | None = None
+    jwt_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    projections: Literal["inprocess", "external"] = "inprocess"
+    projection_poll_seconds: float = Field(default=0.5, gt=0)
+    read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "CAREPLAN_KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    kafka_topic: str = "careplan.events.v1"
+    kafka_partitions: int = Field(default=6, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    event_source: str = "urn:careplan"
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=0.5, gt=0)
+    log_format: Literal["console", "json"] | None = None
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret_in_production(self) -> Settings:
+        if self.environment == "production" and (
+            not self.jwt_secret or len(self.jwt_secret) < MIN_SECRET_LENGTH
+        ):
+            msg = (
+                f"CAREPLAN_JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters "
+                "in production"
+            )
+            raise ValueError(msg)
+        return self
+
+    @property
+    def uses_postgres(self) -> bool:
+        return bool(self.database_url)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "careplan.db"
+
+    def resolved_jwt_secret(self) -> str:
+        """The signing secret; in development one is generated once into the data dir."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.environment == "production" else "console"

@@ -1,0 +1,63 @@
+"""How our value objects are written into stored event state (JSON).
+
+Stored events are kept forever, so these names (``actor``, ``dose`` …) are part
+of the storage format: never rename one without keeping the old name decodable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from domain.values import Actor, Diagnosis, Dose, Measurement
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ValueObjectAsDict(Transcoding):
+    """Stores a frozen dataclass as the dict of its fields."""
+
+    def __init__(self, value_type: type, name: str) -> None:
+        self.type = value_type
+        self.name = name
+        self._field_names = [f.name for f in fields(value_type)]
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {name: getattr(obj, name) for name in self._field_names}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
+class DoseAsDict(ValueObjectAsDict):
+    """Dose amounts are stored as strings so no float ever touches them."""
+
+    def __init__(self) -> None:
+        super().__init__(Dose, "dose")
+
+    def encode(self, obj: Dose) -> dict[str, Any]:
+        return {"amount": str(obj.amount), "unit": obj.unit}
+
+    def decode(self, data: dict[str, Any]) -> Dose:
+        return Dose(Decimal(data["amount"]), data["unit"])
+
+
+def register_value_objects(transcoder: JSONTranscoder) -> None:
+    transcoder.register(DateAsISO())
+    transcoder.register(DoseAsDict())
+    transcoder.register(ValueObjectAsDict(Actor, "actor"))
+    transcoder.register(ValueObjectAsDict(Diagnosis, "diagnosis"))
+    transcoder.register(ValueObjectAsDict(Measurement, "measurement"))
