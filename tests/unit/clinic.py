@@ -1,0 +1,55 @@
+"""Small builders so unit tests read like the clinic, not like plumbing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from domain.care_plan import CarePlan
+from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
+
+DR_ADA = Actor("dr-ada", "prescriber", name="Dr Ada")
+NURSE_SAM = Actor("rn-sam", "clinician")
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def ctx(actor: Actor = DR_ADA, at: datetime = NOW) -> CommandContext:
+    return CommandContext(actor, at, correlation_id="req-1")
+
+
+def mg(amount: str) -> Dose:
+    return Dose(Decimal(amount), "mg")
+
+
+def in_weeks(weeks: int) -> FollowUpPlan:
+    return FollowUpPlan(NOW.date() + timedelta(weeks=weeks), "telehealth")
+
+
+def initial_evaluation() -> Evaluation:
+    return Evaluation(
+        kind="initial",
+        modality="in_person",
+        diagnoses=(Diagnosis("F32.1", "Major depressive disorder, moderate"),),
+        symptoms=("low mood",),
+    )
+
+
+def evaluated_plan() -> CarePlan:
+    plan = CarePlan.open("pt-1", ctx())
+    plan.record_evaluation(initial_evaluation(), ctx())
+    return plan
+
+
+def on_sertraline(amount: str = "25") -> tuple[CarePlan, str]:
+    plan = evaluated_plan()
+    rx, _ = plan.prescribe("sertraline", mg(amount), "daily", "oral", "MDD", in_weeks(2), ctx())
+    return plan, rx
+
+
+def replay(plan: CarePlan) -> CarePlan:
+    """Rebuild a plan from the events it has produced so far."""
+    rebuilt = None
+    for event in plan.collect_events():
+        rebuilt = event.mutate(rebuilt)
+    assert isinstance(rebuilt, CarePlan)
+    return rebuilt
