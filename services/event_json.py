@@ -7,7 +7,7 @@ One function builds it for both, so what a clinical app reads from
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -24,7 +24,9 @@ def to_json_value(value: Any) -> Any:
         return value
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, (datetime, date)):
+    if isinstance(value, datetime):
+        return iso_time(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)
@@ -36,6 +38,11 @@ def to_json_value(value: Any) -> Any:
         return [to_json_value(v) for v in value]
     msg = f"no JSON form for {type(value).__name__}"
     raise TypeError(msg)
+
+
+def iso_time(moment: datetime) -> str:
+    """UTC with a Z, the form the HTTP API uses, so history and Kafka values match."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def event_type(event: Any) -> str:
@@ -65,8 +72,8 @@ def history_entry(event: Any) -> dict[str, Any]:
     return {
         "version": event.originator_version,
         "type": event_type(event),
-        "occurred_at": event.occurred_at.isoformat(),
-        "recorded_at": event.timestamp.isoformat(),
+        "occurred_at": iso_time(event.occurred_at),
+        "recorded_at": iso_time(event.timestamp),
         "actor": actor_json(event),
         "correlation_id": event.correlation_id,
         "data": event_data(event),

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from services.event_json import event_type, message_value
+from services.event_json import event_type, iso_time, message_value
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,7 @@ def cloud_event_headers(event: Any, source: str) -> list[tuple[str, bytes]]:
         "ce_type": f"careplan.{event_type(event)}.v{version}",
         "ce_source": source,
         "ce_subject": plan_id,
-        "ce_time": event.timestamp.isoformat(),
+        "ce_time": iso_time(event.timestamp),
         "content-type": "application/json",
     }
     return [(name, value.encode()) for name, value in headers.items()]
