@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
@@ -20,6 +21,8 @@ from domain.errors import CarePlanNotFound, ConcurrentUpdate
 from domain.safety import Finding
 from domain.values import CommandContext, Dose, Evaluation, FollowUpPlan, Measurement
 from services.transcodings import register_value_objects
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,15 @@ class CarePlans(Application[UUID]):
         try:
             recordings = self.save(plan)
         except IntegrityError:
+            log.info("care_plan.concurrent_update", care_plan_id=str(plan.id))
             raise ConcurrentUpdate(plan.id) from None
+        for recording in recordings:
+            log.info(
+                "care_plan.event_recorded",
+                care_plan_id=str(plan.id),
+                version=recording.domain_event.originator_version,
+                type=type(recording.domain_event).__name__,
+            )
         positions = [r.notification.id for r in recordings if r.notification.id is not None]
         result = CommandResult(
             care_plan_id=plan.id,
