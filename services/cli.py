@@ -89,6 +89,7 @@ def relay(
     until_idle: Annotated[bool, typer.Option(help="Publish what is stored, then exit.")] = False,
 ) -> None:
     """Publish every stored event to Kafka (KAFKA_BOOTSTRAP_SERVERS), resuming where it stopped."""
+    stop = stop_on_signals()  # first: a supervisor may stop us while we are still connecting
     settings = Settings()
     if not settings.kafka_bootstrap_servers:
         console.print(
@@ -112,7 +113,6 @@ def relay(
         source=settings.event_source,
         batch_size=settings.relay_batch_size,
     )
-    stop = stop_on_signals()
     log.info("relay.started", topic=settings.kafka_topic, position=publisher.position())
     try:
         published = publisher.run(
