@@ -8,7 +8,7 @@ state, because it re-runs on every replay.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -38,6 +38,9 @@ from domain.values import (
     require_choice,
     require_text,
 )
+
+# Reassessment is regular care: nothing is planned further ahead than this.
+MAX_FOLLOW_UP_HORIZON = timedelta(days=2 * 366)
 
 
 @dataclass
@@ -253,7 +256,7 @@ class CarePlan(Aggregate):
         require_choice(route, ROUTES, "prescription.unknown_route", "route")
         indication = require_text(indication, "prescription.invalid", "Indication")
         warnings = safety.refuse_blocking(
-            safety.requires_initial_evaluation(self.has_initial_evaluation)
+            safety.requires_initial_evaluation(self.evaluated_by(ctx.occurred_at))
             + safety.one_active_prescription_per_drug(drug, self.prescriptions.values())
             + safety.follow_up_must_be_planned(follow_up is not None, self.follow_ups)
         )
@@ -360,6 +363,10 @@ class CarePlan(Aggregate):
     def has_initial_evaluation(self) -> bool:
         return any(kind == "initial" for kind, _ in self.evaluations)
 
+    def evaluated_by(self, moment: datetime) -> bool:
+        """Was an initial evaluation done (in clinical time) by this moment?"""
+        return any(kind == "initial" and at <= moment for kind, at in self.evaluations)
+
     @property
     def active_prescriptions(self) -> list[Prescription]:
         return [rx for rx in self.prescriptions.values() if rx.is_active]
@@ -379,6 +386,12 @@ class CarePlan(Aggregate):
     # -- helpers --------------------------------------------------------------
 
     def _record(self, event_class: type[Event], ctx: CommandContext, **data: Any) -> None:
+        if ctx.occurred_at < self.opened_at:
+            raise InvalidValue(
+                "time.before_plan_opened",
+                f"Care plan {self.id} was opened at {self.opened_at.isoformat()}; "
+                "backdate its opening to record earlier care.",
+            )
         self.trigger_event(
             event_class,
             actor=ctx.actor,
@@ -406,10 +419,19 @@ class CarePlan(Aggregate):
 
     @staticmethod
     def _check_follow_up_date(plan: FollowUpPlan | None, ctx: CommandContext) -> None:
-        if plan is not None and plan.due_on < ctx.occurred_at.date():
+        if plan is None:
+            return
+        planned_on = ctx.occurred_at.date()
+        if plan.due_on < planned_on:
             raise InvalidValue(
                 "follow_up.due_in_past",
-                f"A follow-up planned on {ctx.occurred_at.date()} cannot be due on {plan.due_on}.",
+                f"A follow-up planned on {planned_on} cannot be due on {plan.due_on}.",
+            )
+        if plan.due_on > planned_on + MAX_FOLLOW_UP_HORIZON:
+            raise InvalidValue(
+                "follow_up.too_far",
+                f"A follow-up due on {plan.due_on} is more than two years away; "
+                "plan a nearer review.",
             )
 
 

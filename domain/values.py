@@ -6,6 +6,7 @@ zero or a unit nobody can dispense, however the command reached the domain.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -35,6 +36,12 @@ ROUTES = frozenset(
 # Clocks of clinical devices drift; a few minutes ahead is not "the future".
 CLOCK_SKEW = timedelta(minutes=5)
 
+# Nothing in a living patient's care plan happened before this.
+EARLIEST_CLINICAL_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+
+# Characters that have no place in clinical text and that PostgreSQL cannot store (NUL).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 # Generous upper bound that still catches unit slips (grams typed as milligrams).
 MAX_DOSE_AMOUNT = Decimal("100000")
 
@@ -48,11 +55,23 @@ def require_choice(value: str, allowed: frozenset[str], code: str, what: str) ->
 
 
 def require_text(value: str, code: str, what: str) -> str:
-    """Strip a free-text value and refuse it when nothing is left."""
+    """Strip a free-text value and refuse it when nothing is left or it hides control bytes."""
     stripped = value.strip()
     if not stripped:
         raise InvalidValue(code, f"{what} must not be empty.")
+    refuse_control_characters(stripped, what)
     return stripped
+
+
+def refuse_control_characters(value: str, what: str) -> str:
+    if _CONTROL.search(value):
+        raise InvalidValue("text.control_character", f"{what} contains a control character.")
+    return value
+
+
+def utc_iso(moment: datetime) -> str:
+    """Fixed-width UTC text (microseconds, Z): sorts in time order as plain text."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,9 @@ class Actor:
     def __post_init__(self) -> None:
         require_text(self.id, "actor.invalid", "Actor id")
         require_choice(self.role, ROLES, "actor.unknown_role", "role")
+        for value in (self.name, self.supervisor_id):
+            if value is not None:
+                refuse_control_characters(value, "Actor name")
 
 
 @dataclass(frozen=True)
@@ -87,7 +109,8 @@ class Dose:
             raise InvalidValue("dose.not_positive", "Dose amount must be a positive number.")
         if amount > MAX_DOSE_AMOUNT:
             raise InvalidValue("dose.implausible", f"Dose amount {amount} is implausibly large.")
-        object.__setattr__(self, "amount", amount)
+        # Plain notation without trailing zeros: 1E+2 → 100, 37.50 → 37.5.
+        object.__setattr__(self, "amount", Decimal(format(amount.normalize(), "f")))
         require_choice(self.unit, DOSE_UNITS, "dose.unknown_unit", "dose unit")
 
     def __str__(self) -> str:
@@ -172,6 +195,10 @@ class CommandContext:
             raise InvalidValue("time.naive", "Clinical times must carry a time zone.")
         if self.occurred_at > datetime.now(UTC) + CLOCK_SKEW:
             raise InvalidValue("time.in_future", "A clinical event cannot occur in the future.")
+        if self.occurred_at < EARLIEST_CLINICAL_TIME:
+            raise InvalidValue("time.implausible", "A clinical event cannot predate 1900.")
+        # One instant, one spelling: clinical times are kept in UTC.
+        object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
 
 
 def normalise_drug_name(name: str) -> str:

@@ -11,6 +11,7 @@ from functools import singledispatch
 from typing import Any
 
 from domain.care_plan import CarePlan
+from domain.values import utc_iso
 from projections.projection import Projection
 from projections.store import Sql, ViewStore
 
@@ -33,6 +34,10 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS audit_trail_by_plan ON audit_trail (care_plan_id, position)",
     "CREATE INDEX IF NOT EXISTS audit_trail_by_actor ON audit_trail (actor_id, position)",
 )
+
+
+# Positions are 64-bit signed integers in both stores.
+MAX_POSITION = 2**63
 
 
 @singledispatch
@@ -103,8 +108,8 @@ class AuditTrail(Projection):
                 "actor": event.actor.id,
                 "role": event.actor.role,
                 "name": event.actor.name,
-                "occurred": event.occurred_at.isoformat(),
-                "recorded": event.timestamp.isoformat(),
+                "occurred": utc_iso(event.occurred_at),
+                "recorded": utc_iso(event.timestamp),
                 "summary": summarise(event),
             },
         )
@@ -119,11 +124,12 @@ def decode_cursor(cursor: str) -> int:
     padded = cursor + "=" * (-len(cursor) % 4)
     try:
         text = base64.urlsafe_b64decode(padded.encode()).decode()
-        if not text.startswith("p"):
-            raise ValueError(text)
-        return int(text[1:])
+        position = int(text[1:]) if text.startswith("p") else -1
     except (ValueError, UnicodeDecodeError):
         raise ValueError("invalid cursor") from None
+    if not 0 <= position < MAX_POSITION:
+        raise ValueError("invalid cursor")
+    return position
 
 
 def audit_entries(

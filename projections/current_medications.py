@@ -6,6 +6,7 @@ from functools import singledispatchmethod
 from typing import Any
 
 from domain.care_plan import CarePlan
+from domain.values import utc_iso
 from projections.projection import Projection
 from projections.store import Sql, ViewStore
 
@@ -61,7 +62,7 @@ class CurrentMedications(Projection):
                 "frequency": event.frequency,
                 "route": event.route,
                 "indication": event.indication,
-                "at": event.occurred_at.isoformat(),
+                "at": utc_iso(event.occurred_at),
                 "actor": event.actor.id,
                 "role": event.actor.role,
                 "name": event.actor.name,
@@ -81,7 +82,7 @@ class CurrentMedications(Projection):
                 "rx": event.prescription_id,
                 "amount": str(event.dose.amount),
                 "unit": event.dose.unit,
-                "at": event.occurred_at.isoformat(),
+                "at": utc_iso(event.occurred_at),
                 "actor": event.actor.id,
                 "version": event.originator_version,
             },
@@ -99,7 +100,7 @@ class CurrentMedications(Projection):
              WHERE prescription_id = %(rx)s""",
             {
                 "rx": event.prescription_id,
-                "at": event.occurred_at.isoformat(),
+                "at": utc_iso(event.occurred_at),
                 "actor": event.actor.id,
                 "version": event.originator_version,
             },

@@ -48,7 +48,13 @@ class Careplan:
             return
         for follower in self.followers.values():
             if self.runs_projections:
-                follower.catch_up()
+                try:
+                    follower.catch_up()
+                except Exception:
+                    # The command is stored and stays stored: answering 500 would invite
+                    # a retry that repeats it. The view is behind, loudly, until fixed.
+                    log.exception("projection.failed", projection=follower.name)
+                    continue
             elif not follower.wait_for(
                 result.position, self.settings.read_your_writes_timeout_seconds
             ):

@@ -30,6 +30,7 @@ cli = typer.Typer(
     help="Careplan: event-sourced psychiatric medication care plans.", no_args_is_help=True
 )
 console = Console()
+errors = Console(stderr=True)
 log = structlog.get_logger("careplan.cli")
 
 
@@ -92,7 +93,7 @@ def relay(
     stop = stop_on_signals()  # first: a supervisor may stop us while we are still connecting
     settings = Settings()
     if not settings.kafka_bootstrap_servers:
-        console.print(
+        errors.print(
             "[red]Set KAFKA_BOOTSTRAP_SERVERS to the broker(s), e.g. 127.0.0.1:9092.[/red]"
         )
         raise typer.Exit(2)
@@ -190,7 +191,7 @@ def token(
             ttl=timedelta(hours=ttl_hours),
         )
     except TokenError as error:
-        console.print(f"[red]{error}[/red]")
+        errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     typer.echo(signed)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import jwt
 
+from domain.errors import InvalidValue
 from domain.values import ROLES, Actor
 
 ALGORITHM = "HS256"
@@ -52,9 +53,12 @@ def actor_from_token(secret: str, token: str) -> Actor:
         raise TokenError("token subject is empty")
     name = claims.get("name")
     supervisor = claims.get("supervisor_id")
-    return Actor(
-        id=sub.strip(),
-        role=role,
-        name=name if isinstance(name, str) else None,
-        supervisor_id=supervisor if isinstance(supervisor, str) else None,
-    )
+    try:
+        return Actor(
+            id=sub.strip(),
+            role=role,
+            name=name if isinstance(name, str) else None,
+            supervisor_id=supervisor if isinstance(supervisor, str) else None,
+        )
+    except InvalidValue as error:
+        raise TokenError(error.message) from None

@@ -12,8 +12,20 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# No control characters (NUL cannot even be stored in PostgreSQL); tabs and newlines are fine.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Text = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=2000, pattern=NO_CONTROL_CHARACTERS
+    ),
+]
+ShortText = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS
+    ),
+]
 Modality = Literal["in_person", "telehealth"]
 Unit = Literal["mg", "mcg", "g", "mL", "mg/mL", "units"]
 Frequency = Literal[

@@ -117,8 +117,12 @@ def read_history(care_plan_id: str, careplan: CareplanDep, actor: HistoryReader)
 def read_audit_trail(
     careplan: CareplanDep,
     actor: AuditReader,
-    care_plan_id: Annotated[str | None, Query(max_length=64)] = None,
-    actor_id: Annotated[str | None, Query(max_length=200)] = None,
+    care_plan_id: Annotated[
+        str | None, Query(max_length=64, pattern=schemas.NO_CONTROL_CHARACTERS)
+    ] = None,
+    actor_id: Annotated[
+        str | None, Query(max_length=200, pattern=schemas.NO_CONTROL_CHARACTERS)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> schemas.AuditPage:
