@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from domain.values import DOSE_UNITS, FREQUENCIES, MODALITIES, ROUTES
+
 # No control characters (NUL cannot even be stored in PostgreSQL); tabs and newlines are fine.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 Text = Annotated[
@@ -26,19 +28,11 @@ ShortText = Annotated[
         strip_whitespace=True, min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS
     ),
 ]
-Modality = Literal["in_person", "telehealth"]
-Unit = Literal["mg", "mcg", "g", "mL", "mg/mL", "units"]
-Frequency = Literal[
-    "daily",
-    "twice_daily",
-    "three_times_daily",
-    "four_times_daily",
-    "at_bedtime",
-    "every_other_day",
-    "weekly",
-    "as_needed",
-]
-Route = Literal["oral", "sublingual", "transdermal", "intramuscular", "subcutaneous", "intravenous"]
+# The vocabularies are the domain's (domain/values.py); listed here they become enums in OpenAPI.
+Modality = Literal[tuple(sorted(MODALITIES))]  # type: ignore[valid-type]
+Unit = Literal[tuple(sorted(DOSE_UNITS))]  # type: ignore[valid-type]
+Frequency = Literal[tuple(sorted(FREQUENCIES))]  # type: ignore[valid-type]
+Route = Literal[tuple(sorted(ROUTES))]  # type: ignore[valid-type]
 Amount = Annotated[Decimal, Field(gt=0, le=100000, max_digits=12, decimal_places=4)]
 
 
@@ -194,17 +188,8 @@ class CarePlanOut(BaseModel):
     follow_ups: list[FollowUpOut]
 
 
-class MedicationOut(BaseModel):
-    prescription_id: str
-    drug: str
-    dose: DoseOut
-    frequency: str
-    route: str
-    indication: str
-    status: str
-    started_at: datetime
+class MedicationOut(PrescriptionOut):
     last_changed_at: datetime
-    prescriber: str
 
 
 class Medications(BaseModel):
