@@ -7,6 +7,7 @@ state, because it re-runs on every replay.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from domain import safety
+from domain import interactions, safety
 from domain.errors import (
     CarePlanNotFound,
     FollowUpNotFound,
@@ -22,6 +23,7 @@ from domain.errors import (
     PrescriptionNotFound,
     RuleViolation,
 )
+from domain.formulary import Drug, Formulary, OtherDrug
 from domain.safety import Finding
 from domain.values import (
     FREQUENCIES,
@@ -34,7 +36,6 @@ from domain.values import (
     Evaluation,
     FollowUpPlan,
     Measurement,
-    normalise_drug_name,
     require_choice,
     require_text,
 )
@@ -90,14 +91,26 @@ class CarePlan(Aggregate):
     class Event(Aggregate.Event):
         """Every event says who acted, when it happened clinically, and for which request."""
 
+        #: Bumped with an ``upcast_vN_vN+1`` static method whenever a payload changes:
+        #: stored events are kept forever and must always load.
+        class_version = 1
+
         actor: Actor
         occurred_at: datetime
         correlation_id: str | None
 
     class CarePlanOpened(Event, Aggregate.Created):
+        class_version = 2
         patient_id: str
+        birth_date: date | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 records the birth date, needed for age-specific maxima and follow-up."""
+            state["birth_date"] = None
 
     class EvaluationRecorded(Event):
+        class_version = 2
         kind: str
         modality: str
         diagnoses: list[Diagnosis]
@@ -111,20 +124,36 @@ class CarePlan(Aggregate):
         sleep: str | None
         stress: str | None
         substance_use: str | None
+        conditions: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 records conditions that change dosing (hepatic impairment, …)."""
+            state["conditions"] = []
 
         def apply(self, aggregate: Any) -> None:
             aggregate.evaluations.append((self.kind, self.occurred_at))
             aggregate.diagnoses = list(self.diagnoses)
+            aggregate.current_medications = list(self.current_medications)
+            aggregate.conditions |= set(self.conditions)
 
     class MedicationPrescribed(Event):
+        class_version = 2
         prescription_id: str
         drug: str
         dose: Dose
         frequency: str
         route: str
         indication: str
+        warnings: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 keeps the safety warnings the prescriber was shown."""
+            state["warnings"] = []
 
         def apply(self, aggregate: Any) -> None:
+            aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
             aggregate.prescriptions[self.prescription_id] = Prescription(
                 prescription_id=self.prescription_id,
                 drug=self.drug,
@@ -139,13 +168,21 @@ class CarePlan(Aggregate):
             )
 
     class DoseChanged(Event):
+        class_version = 2
         prescription_id: str
         drug: str
         dose: Dose
         previous_dose: Dose
         reason: str
+        warnings: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 keeps the safety warnings the prescriber was shown."""
+            state["warnings"] = []
 
         def apply(self, aggregate: Any) -> None:
+            aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
             rx = aggregate.prescriptions[self.prescription_id]
             rx.dose = self.dose
             rx.last_changed_at = self.occurred_at
@@ -163,6 +200,14 @@ class CarePlan(Aggregate):
             rx.end_reason = self.reason
             rx.last_changed_at = self.occurred_at
             rx.last_changed_by = self.actor
+
+    class SafetyWarningAcknowledged(Event):
+        subject_id: str
+        code: str
+        justification: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.pending_acknowledgements.pop((self.subject_id, self.code), None)
 
     class FollowUpScheduled(Event):
         follow_up_id: str
@@ -194,9 +239,18 @@ class CarePlan(Aggregate):
             follow_up.measurements = list(self.measurements)
 
     def __init__(
-        self, patient_id: str, actor: Actor, occurred_at: datetime, correlation_id: str | None
+        self,
+        patient_id: str,
+        birth_date: date | None,
+        actor: Actor,
+        occurred_at: datetime,
+        correlation_id: str | None,
     ) -> None:
         self.patient_id = patient_id
+        self.birth_date = birth_date
+        self.conditions: set[str] = set()
+        self.current_medications: list[str] = []
+        self.pending_acknowledgements: dict[tuple[str, str], Finding] = {}
         self.opened_by = actor
         self.opened_at = occurred_at
         self.status = "open"
@@ -208,13 +262,16 @@ class CarePlan(Aggregate):
     # -- commands -------------------------------------------------------------
 
     @classmethod
-    def open(cls, patient_id: str, ctx: CommandContext) -> CarePlan:
+    def open(cls, patient_id: str, ctx: CommandContext, birth_date: date | None = None) -> CarePlan:
         """Open a plan for a patient: the container of all their medication care."""
         patient_id = require_text(patient_id, "patient.invalid", "Patient id")
+        if birth_date is not None and not date(1900, 1, 1) <= birth_date <= ctx.occurred_at.date():
+            raise InvalidValue("patient.birth_date_implausible", "The birth date is implausible.")
         return cls._create(
             cls.CarePlanOpened,
             id=uuid4(),
             patient_id=patient_id,
+            birth_date=birth_date,
             actor=ctx.actor,
             occurred_at=ctx.occurred_at,
             correlation_id=ctx.correlation_id,
@@ -238,6 +295,7 @@ class CarePlan(Aggregate):
             sleep=evaluation.sleep,
             stress=evaluation.stress,
             substance_use=evaluation.substance_use,
+            conditions=sorted(evaluation.conditions),
         )
 
     def prescribe(
@@ -249,29 +307,47 @@ class CarePlan(Aggregate):
         indication: str,
         follow_up: FollowUpPlan | None,
         ctx: CommandContext,
+        *,
+        formulary: Formulary,
+        acknowledgements: Mapping[str, str] | None = None,
     ) -> tuple[str, list[Finding]]:
-        """Start a medication, with its follow-up planned from the start."""
-        drug = normalise_drug_name(drug)
+        """Start a medication low, checked against the formulary and the plan, with its
+        follow-up planned from the start. Warnings are returned; acknowledged ones are
+        recorded with their justification, the others stay pending.
+        """
+        known = formulary.drug(drug)
         require_choice(frequency, FREQUENCIES, "prescription.unknown_frequency", "frequency")
         require_choice(route, ROUTES, "prescription.unknown_route", "route")
         indication = require_text(indication, "prescription.invalid", "Indication")
+        self._require_unit(known, dose)
+        daily = safety.daily_amount(dose.amount, frequency)
+        context = self._clinical_context(formulary, ctx.occurred_at)
         warnings = safety.refuse_blocking(
             safety.requires_initial_evaluation(self.evaluated_by(ctx.occurred_at))
-            + safety.one_active_prescription_per_drug(drug, self.prescriptions.values())
+            + safety.one_active_prescription_per_drug(known.name, self.prescriptions.values())
             + safety.follow_up_must_be_planned(follow_up is not None, self.follow_ups)
+            + safety.dose_within_maximum(known, daily, context.populations)
+            + interactions.maoi_contraindications(known, context.active, context.others)
+            + interactions.maoi_washout(known, context.stopped, ctx.occurred_at)
+            + safety.start_low(known, daily)
+            + interactions.major_interactions(known, context.active, context.others)
+            + interactions.duplicate_therapy(known, context.active)
         )
+        acknowledged = _acknowledged(warnings, acknowledgements)
         self._check_follow_up_date(follow_up, ctx)
         prescription_id = str(uuid4())
         self._record(
             self.MedicationPrescribed,
             ctx,
             prescription_id=prescription_id,
-            drug=drug,
+            drug=known.name,
             dose=dose,
             frequency=frequency,
             route=route,
             indication=indication,
+            warnings=warnings,
         )
+        self._acknowledge(prescription_id, acknowledged, ctx)
         self._schedule(follow_up, ctx, prescription_id)
         return prescription_id, warnings
 
@@ -282,11 +358,14 @@ class CarePlan(Aggregate):
         reason: str,
         follow_up: FollowUpPlan | None,
         ctx: CommandContext,
+        *,
+        formulary: Formulary,
+        acknowledgements: Mapping[str, str] | None = None,
     ) -> list[Finding]:
         """Increase or decrease a dose, with a reason and a follow-up to judge it."""
         rx = self.prescription(prescription_id)
         reason = require_text(reason, "dose_change.reason_required", "Reason for the change")
-        warnings = safety.refuse_blocking(
+        safety.refuse_blocking(
             safety.prescription_must_be_active(rx)
             + safety.follow_up_must_be_planned(follow_up is not None, self.follow_ups)
         )
@@ -297,6 +376,8 @@ class CarePlan(Aggregate):
             )
         if dose.amount == rx.dose.amount:
             raise InvalidValue("dose.unchanged", f"The dose is already {rx.dose}.")
+        warnings = safety.refuse_blocking(self._dose_rules(rx, dose, formulary, ctx))
+        acknowledged = _acknowledged(warnings, acknowledgements)
         self._check_follow_up_date(follow_up, ctx)
         self._record(
             self.DoseChanged,
@@ -306,9 +387,25 @@ class CarePlan(Aggregate):
             dose=dose,
             previous_dose=rx.dose,
             reason=reason,
+            warnings=warnings,
         )
+        self._acknowledge(prescription_id, acknowledged, ctx)
         self._schedule(follow_up, ctx, prescription_id)
         return warnings
+
+    def acknowledge_warning(
+        self, subject_id: str, code: str, justification: str, ctx: CommandContext
+    ) -> None:
+        """Acknowledge a pending warning after the fact, with the clinical justification."""
+        if (subject_id, code) not in self.pending_acknowledgements:
+            raise RuleViolation(
+                "acknowledgement.not_pending",
+                f"No warning {code} is waiting for acknowledgement on {subject_id}.",
+            )
+        justification = require_text(
+            justification, "acknowledgement.justification_required", "Justification"
+        )
+        self._acknowledge(subject_id, {code: justification}, ctx)
 
     def discontinue(self, prescription_id: str, reason: str, ctx: CommandContext) -> None:
         """Stop a medication; the reason is kept for the record and for FHIR export."""
@@ -385,6 +482,68 @@ class CarePlan(Aggregate):
 
     # -- helpers --------------------------------------------------------------
 
+    def hold_for_acknowledgement(self, subject_id: str, warnings: list[Finding]) -> None:
+        """Called by events: warnings wait until someone acknowledges them."""
+        for finding in warnings:
+            self.pending_acknowledgements[(subject_id, finding.code)] = finding
+
+    def _acknowledge(
+        self, subject_id: str, justified: Mapping[str, str], ctx: CommandContext
+    ) -> None:
+        for code, justification in justified.items():
+            self._record(
+                self.SafetyWarningAcknowledged,
+                ctx,
+                subject_id=subject_id,
+                code=code,
+                justification=justification,
+            )
+
+    @staticmethod
+    def _require_unit(drug: Drug, dose: Dose) -> None:
+        if dose.unit != drug.unit:
+            raise InvalidValue(
+                "dose.unit_mismatch", f"{drug.name} is dosed in {drug.unit}, not {dose.unit}."
+            )
+
+    def _dose_rules(
+        self, rx: Prescription, dose: Dose, formulary: Formulary, ctx: CommandContext
+    ) -> list[Finding]:
+        drug = formulary.drugs.get(rx.drug)
+        if drug is None:  # prescribed under an older formulary: nothing to judge by
+            return []
+        context = self._clinical_context(formulary, ctx.occurred_at, excluding=rx)
+        before = safety.daily_amount(rx.dose.amount, rx.frequency)
+        after = safety.daily_amount(dose.amount, rx.frequency)
+        changed = rx.last_changed_at or rx.started_at
+        days = (ctx.occurred_at - changed).days
+        return safety.dose_within_maximum(drug, after, context.populations) + (
+            safety.titration_step(drug, before, after, days)
+        )
+
+    def _clinical_context(
+        self, formulary: Formulary, at: datetime, excluding: Prescription | None = None
+    ) -> ClinicalContext:
+        """What the rules need: active and stopped drugs, other drugs, populations."""
+        active = [
+            formulary.drugs[rx.drug]
+            for rx in self.active_prescriptions
+            if rx.drug in formulary.drugs and rx is not excluding
+        ]
+        stopped = [
+            (formulary.drugs[rx.drug], rx.ended_at)
+            for rx in self.prescriptions.values()
+            if rx.ended_at is not None and rx.drug in formulary.drugs
+        ]
+        others = [
+            found
+            for text in self.current_medications
+            if isinstance(found := formulary.recognise(text), OtherDrug)
+        ]
+        age = _age(self.birth_date, at)
+        populations = safety.patient_populations(age, self.conditions, active, others)
+        return ClinicalContext(active, stopped, others, populations)
+
     def _record(self, event_class: type[Event], ctx: CommandContext, **data: Any) -> None:
         if ctx.occurred_at < self.opened_at:
             raise InvalidValue(
@@ -433,6 +592,37 @@ class CarePlan(Aggregate):
                 f"A follow-up due on {plan.due_on} is more than two years away; "
                 "plan a nearer review.",
             )
+
+
+@dataclass(frozen=True)
+class ClinicalContext:
+    active: list[Drug]
+    stopped: list[tuple[Drug, datetime]]
+    others: list[OtherDrug]
+    populations: frozenset[str]
+
+
+def _age(birth_date: date | None, at: datetime) -> int | None:
+    if birth_date is None:
+        return None
+    day = at.date()
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def _acknowledged(warnings: list[Finding], given: Mapping[str, str] | None) -> dict[str, str]:
+    """The acknowledgements that answer a warning of this command; others are refused."""
+    given = dict(given or {})
+    raised = {finding.code for finding in warnings}
+    stray = sorted(set(given) - raised)
+    if stray:
+        raise InvalidValue(
+            "acknowledgement.unexpected",
+            f"Acknowledged {', '.join(stray)}, but this command raised no such warning.",
+        )
+    return {
+        code: require_text(text, "acknowledgement.justification_required", "Justification")
+        for code, text in given.items()
+    }
 
 
 def care_plan_id(value: str | UUID) -> UUID:

@@ -83,7 +83,9 @@ class FormularyError(ValueError):
 
 @dataclass(frozen=True)
 class SpecialMaximum:
-    """A lower ceiling for a population (age over 60) or a context (with an inhibitor)."""
+    """The ceiling for a population (age over 60), a context (with an inhibitor), an
+    indication or a form. It replaces ``max_daily`` where it applies: lower or higher.
+    """
 
     population: str
     max_daily: Decimal | None = None
@@ -274,7 +276,7 @@ def _drug(source: Path, raw: dict[str, Any]) -> Drug:
         strong_cyp2d6_inhibitor=f.get("strong_cyp2d6_inhibitor", bool),
         washout_days_before_maoi=f.get("washout_days_before_maoi", int),
         usual_start=f.amount("usual_start.amount", start.get("amount")),
-        usual_start_frequency=str(start.get("frequency", "")),
+        usual_start_frequency=str(start.get("frequency", "daily")).replace(" ", "_"),
         usual_start_note=str(start.get("note", "")),
         usual_step=f.amount("usual_step"),
         min_days_between_steps=f.get("min_days_between_steps", int, 0),
@@ -306,9 +308,6 @@ def _check_consistency(f: _Fields, drug: Drug) -> None:
     """Refuse facts that contradict each other or lack the source that backs them."""
     if drug.usual_start and drug.max_daily and drug.usual_start > drug.max_daily:
         raise f.fail("usual_start", f"{drug.usual_start} exceeds max_daily {drug.max_daily}")
-    for special in drug.special_maxima:
-        if special.max_daily and drug.max_daily and special.max_daily > drug.max_daily:
-            raise f.fail("special_maxima", f"{special.population} is above max_daily")
     if drug.needs_taper and not drug.taper:
         raise f.fail("taper", "is empty although needs_taper is true")
     if drug.washout_days_before_maoi < 0:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 from domain.errors import RuleViolation
+from domain.formulary import Drug, OtherDrug
 
 if TYPE_CHECKING:
     from domain.care_plan import FollowUp, Prescription
@@ -99,3 +101,127 @@ def refuse_blocking(findings: Iterable[Finding]) -> list[Finding]:
         if finding.severity == "block":
             raise RuleViolation(finding.code, finding.message, finding.source)
     return findings
+
+
+# -- dosing -------------------------------------------------------------------
+
+DOSES_PER_DAY: dict[str, Decimal] = {
+    "daily": Decimal(1),
+    "twice_daily": Decimal(2),
+    "three_times_daily": Decimal(3),
+    "four_times_daily": Decimal(4),
+    "at_bedtime": Decimal(1),
+    "every_other_day": Decimal("0.5"),
+    "weekly": Decimal(1) / Decimal(7),
+    # As needed: judged per dose taken once a day; the PRN ceiling is the prescriber's.
+    "as_needed": Decimal(1),
+}
+
+
+def daily_amount(amount: Decimal, frequency: str) -> Decimal:
+    """Amount per day, as labels state maxima (mg/day)."""
+    return (amount * DOSES_PER_DAY[frequency]).normalize()
+
+
+def _mg(amount: Decimal) -> str:
+    return f"{format(amount.normalize(), 'f')} mg/day"
+
+
+def effective_maximum(drug: Drug, populations: frozenset[str]) -> tuple[Decimal | None, str]:
+    """The ceiling that applies to this patient: the lowest of the applicable ones."""
+    limit, why = drug.max_daily, "adult maximum"
+    for special in drug.special_maxima:
+        if special.population not in populations:
+            continue
+        cap = special.max_daily
+        if cap is None and special.factor is not None and drug.max_daily is not None:
+            cap = drug.max_daily * special.factor
+        if cap is not None and (limit is None or cap < limit):
+            limit, why = cap, special.population.replace("_", " ")
+    return limit, why
+
+
+def dose_within_maximum(drug: Drug, daily: Decimal, populations: frozenset[str]) -> list[Finding]:
+    """Never above the label's maximum, including the lower ones for special populations."""
+    limit, why = effective_maximum(drug, populations)
+    if limit is None or daily <= limit:
+        return []
+    return [
+        Finding(
+            "dose.above_maximum",
+            "block",
+            f"{drug.name} {_mg(daily)} exceeds the maximum of {_mg(limit)} ({why}).",
+            drug.source("dosing"),
+        )
+    ]
+
+
+def start_low(drug: Drug, daily: Decimal) -> list[Finding]:
+    """Start low: a first dose above the usual starting dose needs a reason."""
+    if drug.usual_start is None:
+        return []
+    usual = daily_amount(drug.usual_start, drug.usual_start_frequency)
+    if daily <= usual:
+        return []
+    return [
+        Finding(
+            "dose.above_usual_start",
+            "warn",
+            f"{drug.name} starts at {_mg(daily)}; the usual start is {_mg(usual)}.",
+            drug.source("dosing"),
+        )
+    ]
+
+
+def titration_step(
+    drug: Drug, before: Decimal, after: Decimal, days_since_change: int | None
+) -> list[Finding]:
+    """Go slow: one increase no larger, and no sooner, than the label's usual step."""
+    findings: list[Finding] = []
+    increase = after - before
+    if increase <= 0:
+        return findings
+    if drug.usual_step is not None and increase > drug.usual_step:
+        findings.append(
+            Finding(
+                "dose.step_above_usual",
+                "warn",
+                f"{drug.name} rises by {_mg(increase)}; the usual step is {_mg(drug.usual_step)}.",
+                drug.source("dosing"),
+            )
+        )
+    minimum = drug.min_days_between_steps
+    if days_since_change is not None and minimum and days_since_change < minimum:
+        findings.append(
+            Finding(
+                "dose.increase_too_soon",
+                "warn",
+                f"{drug.name} was last changed {days_since_change} days ago; "
+                f"allow at least {minimum} days between increases.",
+                drug.source("dosing"),
+            )
+        )
+    return findings
+
+
+def patient_populations(
+    age: int | None,
+    conditions: Iterable[str],
+    active: Iterable[Drug],
+    others: Iterable[OtherDrug],
+) -> frozenset[str]:
+    """The formulary's population names that describe this patient right now."""
+    found = set(conditions)
+    if "hepatic_impairment_moderate" in found or "hepatic_impairment_severe" in found:
+        found |= {"hepatic_impairment", "hepatic_impairment_moderate_severe"}
+    if age is not None:
+        found |= {"age_over_60"} if age > 60 else set()
+        found |= {"age_over_65"} if age > 65 else set()
+    names = {drug.name for drug in active}
+    groups = {group for other in others for group in other.groups}
+    if any(d.strong_cyp2d6_inhibitor for d in active) or "strong_cyp2d6_inhibitor" in groups:
+        found.add("with_strong_cyp2d6_inhibitor")
+    found |= {"with_valproate"} if "divalproex" in names else set()
+    found |= {"with_fluvoxamine"} if "fluvoxamine" in names else set()
+    found |= {"with_ciprofloxacin"} if "fluoroquinolone_cyp1a2" in groups else set()
+    return frozenset(found)

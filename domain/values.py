@@ -29,6 +29,19 @@ FREQUENCIES = frozenset(
         "as_needed",
     }
 )
+# Conditions that change dosing, named as the formulary's special populations.
+CONDITIONS = frozenset(
+    {
+        "hepatic_impairment",
+        "hepatic_impairment_moderate",
+        "hepatic_impairment_severe",
+        "renal_impairment_mild_moderate",
+        "renal_impairment_severe",
+        "cyp2c19_poor_metaboliser",
+        "cyp2d6_poor_metaboliser",
+        "pregnant",
+    }
+)
 ROUTES = frozenset(
     {"oral", "sublingual", "transdermal", "intramuscular", "subcutaneous", "intravenous"}
 )
@@ -167,9 +180,12 @@ class Evaluation:
     sleep: str | None = None
     stress: str | None = None
     substance_use: str | None = None
+    conditions: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         require_choice(self.kind, EVALUATION_KINDS, "evaluation.unknown_kind", "evaluation kind")
+        for condition in self.conditions:
+            require_choice(condition, CONDITIONS, "evaluation.unknown_condition", "condition")
         require_choice(self.modality, MODALITIES, "evaluation.unknown_modality", "modality")
         if self.kind == "initial" and not self.diagnoses:
             raise InvalidValue(
@@ -199,8 +215,3 @@ class CommandContext:
             raise InvalidValue("time.implausible", "A clinical event cannot predate 1900.")
         # One instant, one spelling: clinical times are kept in UTC.
         object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
-
-
-def normalise_drug_name(name: str) -> str:
-    """Drug names match case-insensitively and ignore stray spacing."""
-    return " ".join(require_text(name, "drug.invalid", "Drug name").lower().split())

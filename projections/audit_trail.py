@@ -75,6 +75,11 @@ def _(event: CarePlan.MedicationDiscontinued) -> str:
 
 
 @summarise.register
+def _(event: CarePlan.SafetyWarningAcknowledged) -> str:
+    return f"Acknowledged {event.code}: {event.justification}"
+
+
+@summarise.register
 def _(event: CarePlan.FollowUpScheduled) -> str:
     return f"Follow-up due {event.due_on} ({_modality(event.modality)}): {event.purpose}"
 

@@ -7,8 +7,9 @@ read-your-writes) are dealt with once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from domain.care_plan import CarePlan, care_plan_id
 from domain.errors import CarePlanNotFound, ConcurrentUpdate
+from domain.formulary import Formulary, load_formulary
 from domain.safety import Finding
 from domain.values import CommandContext, Dose, Evaluation, FollowUpPlan, Measurement
 from services.transcodings import register_value_objects
@@ -41,6 +43,11 @@ class CarePlans(Application[UUID]):
 
     name = "CarePlans"
 
+    def __init__(self, env: Mapping[str, str] | None = None, formulary: Formulary | None = None):
+        super().__init__(env)
+        #: What the rules know about drugs; bootstrap passes CAREPLAN_FORMULARY's.
+        self.formulary = formulary or load_formulary()
+
     #: Called with every successful command's result; bootstrap uses it to make
     #: the write visible in the views before the caller hears "done".
     after_commit: Callable[[CommandResult], None] | None = None
@@ -51,8 +58,10 @@ class CarePlans(Application[UUID]):
 
     # -- commands -------------------------------------------------------------
 
-    def open_care_plan(self, patient_id: str, ctx: CommandContext) -> CommandResult:
-        plan = CarePlan.open(patient_id, ctx)
+    def open_care_plan(
+        self, patient_id: str, ctx: CommandContext, birth_date: date | None = None
+    ) -> CommandResult:
+        plan = CarePlan.open(patient_id, ctx, birth_date)
         return self._commit(plan)
 
     def record_evaluation(
@@ -71,9 +80,20 @@ class CarePlans(Application[UUID]):
         indication: str,
         follow_up: FollowUpPlan | None,
         ctx: CommandContext,
+        acknowledgements: Mapping[str, str] | None = None,
     ) -> CommandResult:
         def act(plan: CarePlan) -> tuple[str, list[Finding]]:
-            return plan.prescribe(drug, dose, frequency, route, indication, follow_up, ctx)
+            return plan.prescribe(
+                drug,
+                dose,
+                frequency,
+                route,
+                indication,
+                follow_up,
+                ctx,
+                formulary=self.formulary,
+                acknowledgements=acknowledgements,
+            )
 
         return self._change(plan_id, act)
 
@@ -86,9 +106,31 @@ class CarePlans(Application[UUID]):
         reason: str,
         follow_up: FollowUpPlan | None,
         ctx: CommandContext,
+        acknowledgements: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        def act(plan: CarePlan) -> list[Finding]:
+            return plan.change_dose(
+                prescription_id,
+                dose,
+                reason,
+                follow_up,
+                ctx,
+                formulary=self.formulary,
+                acknowledgements=acknowledgements,
+            )
+
+        return self._change(plan_id, act)
+
+    def acknowledge_warning(
+        self,
+        plan_id: UUID | str,
+        subject_id: str,
+        code: str,
+        justification: str,
+        ctx: CommandContext,
     ) -> CommandResult:
         return self._change(
-            plan_id, lambda plan: plan.change_dose(prescription_id, dose, reason, follow_up, ctx)
+            plan_id, lambda plan: plan.acknowledge_warning(subject_id, code, justification, ctx)
         )
 
     def discontinue(

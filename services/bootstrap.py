@@ -13,6 +13,7 @@ from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from domain.formulary import load_formulary
 from projections.audit_trail import AuditTrail
 from projections.current_medications import CurrentMedications
 from projections.runner import ProjectionFollower
@@ -98,7 +99,8 @@ def tracking_recorder(app: CarePlans) -> TrackingRecorder:
 
 def bootstrap(settings: Settings | None = None) -> Careplan:
     settings = settings or Settings()
-    app = CarePlans(env=persistence_env(settings))
+    formulary = load_formulary(settings.formulary)  # refuses a bad file before anything starts
+    app = CarePlans(env=persistence_env(settings), formulary=formulary)
     views = ViewStore(tracking_recorder(app))
     followers = {
         projection.name: ProjectionFollower(projection(), views, app.recorder, app.mapper)

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="postgresql://user:password@host:port/dbname; unset = SQLite"
     )
+    formulary: Path | None = Field(
+        default=None, description="An organisation's own formulary file; unset = the bundled one"
+    )
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     projections: Literal["inprocess", "external"] = "inprocess"

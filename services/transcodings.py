@@ -13,6 +13,7 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from domain.safety import Finding
 from domain.values import Actor, Diagnosis, Dose, Measurement
 
 
@@ -61,3 +62,4 @@ def register_value_objects(transcoder: JSONTranscoder) -> None:
     transcoder.register(ValueObjectAsDict(Actor, "actor"))
     transcoder.register(ValueObjectAsDict(Diagnosis, "diagnosis"))
     transcoder.register(ValueObjectAsDict(Measurement, "measurement"))
+    transcoder.register(ValueObjectAsDict(Finding, "finding"))

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.values import DOSE_UNITS, FREQUENCIES, MODALITIES, ROUTES
+from domain.values import CONDITIONS, DOSE_UNITS, FREQUENCIES, MODALITIES, ROUTES
 
 # No control characters (NUL cannot even be stored in PostgreSQL); tabs and newlines are fine.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
@@ -33,6 +33,7 @@ Modality = Literal[tuple(sorted(MODALITIES))]  # type: ignore[valid-type]
 Unit = Literal[tuple(sorted(DOSE_UNITS))]  # type: ignore[valid-type]
 Frequency = Literal[tuple(sorted(FREQUENCIES))]  # type: ignore[valid-type]
 Route = Literal[tuple(sorted(ROUTES))]  # type: ignore[valid-type]
+Condition = Literal[tuple(sorted(CONDITIONS))]  # type: ignore[valid-type]
 Amount = Annotated[Decimal, Field(gt=0, le=100000, max_digits=12, decimal_places=4)]
 
 
@@ -70,6 +71,14 @@ class DiagnosisIn(Strict):
 
 class OpenCarePlan(Command):
     patient_id: ShortText
+    birth_date: date | None = Field(
+        default=None, description="Needed for age-specific maxima (e.g. citalopram over 60)."
+    )
+
+
+class Acknowledgement(Strict):
+    code: ShortText = Field(examples=["dose.above_usual_start"])
+    justification: Text
 
 
 class RecordEvaluation(Command):
@@ -86,6 +95,9 @@ class RecordEvaluation(Command):
     sleep: Text | None = None
     stress: Text | None = None
     substance_use: Text | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Conditions that change dosing.", max_length=20
+    )
 
 
 class Prescribe(Command):
@@ -95,12 +107,24 @@ class Prescribe(Command):
     route: Route = "oral"
     indication: ShortText
     follow_up: FollowUpIn | None = None
+    acknowledgements: list[Acknowledgement] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Warnings this command raises, acknowledged with a justification.",
+    )
 
 
 class ChangeDose(Command):
     dose: DoseIn
     reason: Text
     follow_up: FollowUpIn | None = None
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=20)
+
+
+class AcknowledgeWarning(Command):
+    subject_id: ShortText = Field(description="The prescription the warning was raised on.")
+    code: ShortText
+    justification: Text
 
 
 class Discontinue(Command):
@@ -128,6 +152,7 @@ class FindingOut(BaseModel):
     severity: Literal["block", "warn"]
     message: str
     source: str
+    acknowledged: bool
 
 
 class Opened(BaseModel):
@@ -176,9 +201,18 @@ class FollowUpOut(BaseModel):
     prescription_id: str | None
 
 
+class PendingAcknowledgement(BaseModel):
+    subject_id: str
+    code: str
+    severity: str
+    message: str
+    source: str
+
+
 class CarePlanOut(BaseModel):
     care_plan_id: str
     patient_id: str
+    birth_date: date | None
     status: str
     version: int
     opened_at: datetime
@@ -186,6 +220,7 @@ class CarePlanOut(BaseModel):
     has_initial_evaluation: bool
     prescriptions: list[PrescriptionOut]
     follow_ups: list[FollowUpOut]
+    pending_acknowledgements: list[PendingAcknowledgement]
 
 
 class MedicationOut(PrescriptionOut):

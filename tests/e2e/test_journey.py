@@ -127,8 +127,16 @@ class TestCommandResponses:
         assert UUID(body["prescription_id"])
         assert body["warnings"] == []
 
-    def test_changing_a_dose_answers_no_warnings(self, course: Course) -> None:
-        assert course.steps["change_dose"].response.json()["warnings"] == []
+    def test_raising_a_dose_on_the_day_it_started_warns_it_is_too_soon(
+        self, course: Course
+    ) -> None:
+        [warning] = course.steps["change_dose"].response.json()["warnings"]
+        assert (warning["code"], warning["severity"], warning["acknowledged"]) == (
+            "dose.increase_too_soon",
+            "warn",
+            False,
+        )
+        assert warning["source"]
 
     def test_scheduling_a_follow_up_answers_its_id(self, course: Course) -> None:
         assert UUID(course.steps["schedule"].response.json()["follow_up_id"])

@@ -56,17 +56,17 @@ class TestClinicalTimes:
     ) -> None:
         plan = prescriber.ready_evaluated_plan()
         day = (datetime.now(UTC) - timedelta(days=2)).date()
-        later = prescription("later", "10", occurred_at=f"{day}T20:00:00-08:00")
+        later = prescription("sertraline", "25", occurred_at=f"{day}T20:00:00-08:00")
         earlier = prescription(
-            "earlier",
-            "10",
+            "mirtazapine",
+            "15",
             follow_up_in_days=None,
             occurred_at=f"{day + timedelta(days=1)}T01:00:00Z",
         )
         assert prescriber.prescribe(plan, later).status_code == 201
         assert prescriber.prescribe(plan, earlier).status_code == 201
         drugs = [drug for drug, _, _ in prescriber.active_drugs(plan)]
-        assert drugs == ["earlier", "later"]
+        assert drugs == ["mirtazapine", "sertraline"]
 
 
 class TestAmounts:

@@ -121,7 +121,7 @@ def expected_headers(event: Any, source: str = SOURCE) -> dict[str, bytes]:
     return {
         "ce_specversion": b"1.0",
         "ce_id": f"{plan_id}:{event.originator_version}".encode(),
-        "ce_type": f"careplan.{type(event).__name__}.v1".encode(),
+        "ce_type": f"careplan.{type(event).__name__}.v{type(event).class_version}".encode(),
         "ce_source": source.encode(),
         "ce_subject": plan_id.encode(),
         "ce_time": iso_time(event.timestamp).encode(),

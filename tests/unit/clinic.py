@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from domain.care_plan import CarePlan
+from domain.formulary import load_formulary
 from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
 
+FORMULARY = load_formulary()
 DR_ADA = Actor("dr-ada", "prescriber", name="Dr Ada")
 NURSE_SAM = Actor("rn-sam", "clinician")
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -42,7 +44,9 @@ def evaluated_plan() -> CarePlan:
 
 def on_sertraline(amount: str = "25") -> tuple[CarePlan, str]:
     plan = evaluated_plan()
-    rx, _ = plan.prescribe("sertraline", mg(amount), "daily", "oral", "MDD", in_weeks(2), ctx())
+    rx, _ = plan.prescribe(
+        "sertraline", mg(amount), "daily", "oral", "MDD", in_weeks(2), ctx(), formulary=FORMULARY
+    )
     return plan, rx
 
 

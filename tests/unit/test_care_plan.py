@@ -19,6 +19,7 @@ from domain.scales import validated_measurement
 from domain.values import Dose, Evaluation, FollowUpPlan
 from tests.unit.clinic import (
     DR_ADA,
+    FORMULARY,
     NOW,
     NURSE_SAM,
     ctx,
@@ -96,32 +97,47 @@ class TestPrescribing:
     def test_prescribing_before_an_initial_evaluation_is_refused(self) -> None:
         plan = CarePlan.open("pt-1", ctx())
         with pytest.raises(RuleViolation) as refused:
-            plan.prescribe("sertraline", mg("25"), "daily", "oral", "MDD", in_weeks(2), ctx())
+            plan.prescribe(
+                "sertraline",
+                mg("25"),
+                "daily",
+                "oral",
+                "MDD",
+                in_weeks(2),
+                ctx(),
+                formulary=FORMULARY,
+            )
         assert refused.value.code == "prescription.requires_evaluation"
         assert event_types(plan) == ["CarePlanOpened"]
 
     def test_a_second_active_prescription_of_the_same_drug_is_refused(self) -> None:
         plan, _ = on_sertraline()
         with pytest.raises(RuleViolation) as refused:
-            plan.prescribe(" SERTRALINE ", mg("50"), "daily", "oral", "MDD", None, ctx())
+            plan.prescribe(
+                " SERTRALINE ", mg("50"), "daily", "oral", "MDD", None, ctx(), formulary=FORMULARY
+            )
         assert refused.value.code == "prescription.already_active"
 
     def test_a_drug_may_be_prescribed_again_once_discontinued(self) -> None:
         plan, rx = on_sertraline()
         plan.discontinue(rx, "patient preference", ctx())
-        again, _ = plan.prescribe("sertraline", mg("25"), "daily", "oral", "MDD", None, ctx())
+        again, _ = plan.prescribe(
+            "sertraline", mg("25"), "daily", "oral", "MDD", None, ctx(), formulary=FORMULARY
+        )
         assert plan.prescription(again).is_active
 
     def test_a_prescription_without_any_follow_up_is_refused(self) -> None:
         plan = evaluated_plan()
         with pytest.raises(RuleViolation) as refused:
-            plan.prescribe("sertraline", mg("25"), "daily", "oral", "MDD", None, ctx())
+            plan.prescribe(
+                "sertraline", mg("25"), "daily", "oral", "MDD", None, ctx(), formulary=FORMULARY
+            )
         assert refused.value.code == "follow_up.required"
 
     def test_a_pending_follow_up_is_enough_for_another_prescription(self) -> None:
         plan, _ = on_sertraline()
         rx, warnings = plan.prescribe(
-            "trazodone", mg("50"), "at_bedtime", "oral", "sleep", None, ctx()
+            "trazodone", mg("50"), "at_bedtime", "oral", "sleep", None, ctx(), formulary=FORMULARY
         )
         assert plan.prescription(rx).drug == "trazodone"
         assert warnings == []
@@ -130,7 +146,16 @@ class TestPrescribing:
         plan = evaluated_plan()
         yesterday = FollowUpPlan(NOW.date() - timedelta(days=1))
         with pytest.raises(InvalidValue) as refused:
-            plan.prescribe("sertraline", mg("25"), "daily", "oral", "MDD", yesterday, ctx())
+            plan.prescribe(
+                "sertraline",
+                mg("25"),
+                "daily",
+                "oral",
+                "MDD",
+                yesterday,
+                ctx(),
+                formulary=FORMULARY,
+            )
         assert refused.value.code == "follow_up.due_in_past"
 
     @pytest.mark.parametrize(
@@ -145,14 +170,23 @@ class TestPrescribing:
     ) -> None:
         plan = evaluated_plan()
         with pytest.raises(InvalidValue) as refused:
-            plan.prescribe("sertraline", mg("25"), frequency, route, "MDD", in_weeks(2), ctx())
+            plan.prescribe(
+                "sertraline",
+                mg("25"),
+                frequency,
+                route,
+                "MDD",
+                in_weeks(2),
+                ctx(),
+                formulary=FORMULARY,
+            )
         assert refused.value.code == code
 
 
 class TestDoseChange:
     def test_a_dose_change_records_old_and_new_dose_and_the_drug(self) -> None:
         plan, rx = on_sertraline()
-        plan.change_dose(rx, mg("50"), "tolerating well", None, ctx())
+        plan.change_dose(rx, mg("50"), "tolerating well", None, ctx(), formulary=FORMULARY)
         changed = plan.pending_events[-1]
         assert type(changed).__name__ == "DoseChanged"
         assert (changed.previous_dose, changed.dose, changed.drug) == (
@@ -166,38 +200,40 @@ class TestDoseChange:
         plan, rx = on_sertraline()
         plan.discontinue(rx, "remission", ctx())
         with pytest.raises(RuleViolation) as refused:
-            plan.change_dose(rx, mg("50"), "more", in_weeks(2), ctx())
+            plan.change_dose(rx, mg("50"), "more", in_weeks(2), ctx(), formulary=FORMULARY)
         assert refused.value.code == "prescription.not_active"
 
     def test_a_dose_change_of_an_unknown_prescription_is_not_found(self) -> None:
         plan, _ = on_sertraline()
         with pytest.raises(PrescriptionNotFound):
-            plan.change_dose("rx-unknown", mg("50"), "more", None, ctx())
+            plan.change_dose("rx-unknown", mg("50"), "more", None, ctx(), formulary=FORMULARY)
 
     def test_a_dose_change_needs_a_follow_up_when_none_is_pending(self) -> None:
         plan, rx = on_sertraline()
         for follow_up in list(plan.follow_ups.values()):
             plan.complete_follow_up(follow_up.follow_up_id, "in_person", [], [], None, ctx())
         with pytest.raises(RuleViolation) as refused:
-            plan.change_dose(rx, mg("50"), "partial response", None, ctx())
+            plan.change_dose(rx, mg("50"), "partial response", None, ctx(), formulary=FORMULARY)
         assert refused.value.code == "follow_up.required"
 
     def test_the_same_dose_is_not_a_change(self) -> None:
         plan, rx = on_sertraline()
         with pytest.raises(InvalidValue) as refused:
-            plan.change_dose(rx, mg("25.0"), "no change", None, ctx())
+            plan.change_dose(rx, mg("25.0"), "no change", None, ctx(), formulary=FORMULARY)
         assert refused.value.code == "dose.unchanged"
 
     def test_a_dose_in_another_unit_is_refused(self) -> None:
         plan, rx = on_sertraline()
         with pytest.raises(InvalidValue) as refused:
-            plan.change_dose(rx, Dose(Decimal("0.05"), "g"), "unit slip", None, ctx())
+            plan.change_dose(
+                rx, Dose(Decimal("0.05"), "g"), "unit slip", None, ctx(), formulary=FORMULARY
+            )
         assert refused.value.code == "dose.unit_mismatch"
 
     def test_a_dose_change_needs_a_reason(self) -> None:
         plan, rx = on_sertraline()
         with pytest.raises(InvalidValue) as refused:
-            plan.change_dose(rx, mg("50"), "  ", None, ctx())
+            plan.change_dose(rx, mg("50"), "  ", None, ctx(), formulary=FORMULARY)
         assert refused.value.code == "dose_change.reason_required"
 
 
@@ -263,7 +299,7 @@ class TestFollowUps:
 class TestReplay:
     def test_replaying_the_events_gives_the_same_plan(self) -> None:
         plan, rx = on_sertraline()
-        plan.change_dose(rx, mg("50"), "tolerating", in_weeks(4), ctx())
+        plan.change_dose(rx, mg("50"), "tolerating", in_weeks(4), ctx(), formulary=FORMULARY)
         plan.discontinue(rx, "side effects", ctx())
         expected = (
             plan.version,
@@ -285,7 +321,9 @@ class TestReplay:
         plan, rx = on_sertraline()
         before = len(plan.pending_events)
         with pytest.raises(RuleViolation):
-            plan.prescribe("sertraline", mg("50"), "daily", "oral", "MDD", None, ctx())
+            plan.prescribe(
+                "sertraline", mg("50"), "daily", "oral", "MDD", None, ctx(), formulary=FORMULARY
+            )
         with pytest.raises(InvalidValue):
-            plan.change_dose(rx, mg("25"), "same", None, ctx())
+            plan.change_dose(rx, mg("25"), "same", None, ctx(), formulary=FORMULARY)
         assert len(plan.pending_events) == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from services.event_json import history_entry, message_value
-from tests.unit.clinic import ctx, in_weeks, mg, on_sertraline
+from tests.unit.clinic import FORMULARY, ctx, in_weeks, mg, on_sertraline
 
 
 def test_a_prescription_entry_carries_envelope_and_exact_dose() -> None:
@@ -25,7 +25,7 @@ def test_a_prescription_entry_carries_envelope_and_exact_dose() -> None:
 
 def test_the_kafka_value_is_the_history_entry_plus_the_plan() -> None:
     plan, rx = on_sertraline()
-    plan.change_dose(rx, mg("50"), "tolerating", in_weeks(4), ctx())
+    plan.change_dose(rx, mg("50"), "tolerating", in_weeks(4), ctx(), formulary=FORMULARY)
     changed, scheduled = plan.pending_events[-2:]
     value = message_value(changed)
     assert value == {"care_plan_id": str(plan.id), **history_entry(changed)}

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from domain.errors import InvalidValue
-from domain.values import Actor, CommandContext, Dose, FollowUpPlan, normalise_drug_name
+from domain.values import Actor, CommandContext, Dose, FollowUpPlan
 
 
 class TestDose:
@@ -50,9 +50,6 @@ class TestActorsAndNames:
         with pytest.raises(InvalidValue) as refused:
             Actor("x", "janitor")
         assert refused.value.code == "actor.unknown_role"
-
-    def test_drug_names_match_whatever_the_case_and_spacing(self) -> None:
-        assert normalise_drug_name("  Venlafaxine   XR ") == "venlafaxine xr"
 
     def test_a_follow_up_needs_a_known_modality(self) -> None:
         with pytest.raises(InvalidValue) as refused:

@@ -29,8 +29,15 @@ def follow_up(body: schemas.FollowUpIn | None) -> FollowUpPlan | None:
     return None if body is None else FollowUpPlan(body.due_on, body.modality, body.purpose)
 
 
-def warnings(result: CommandResult) -> list[schemas.FindingOut]:
-    return [schemas.FindingOut(**vars(finding)) for finding in result.warnings]
+def acknowledgements(given: list[schemas.Acknowledgement]) -> dict[str, str]:
+    return {a.code: a.justification for a in given}
+
+
+def warnings(result: CommandResult, acknowledged: dict[str, str]) -> list[schemas.FindingOut]:
+    return [
+        schemas.FindingOut(**vars(finding), acknowledged=finding.code in acknowledged)
+        for finding in result.warnings
+    ]
 
 
 @router.post("", status_code=201, response_model=schemas.Opened)
@@ -42,7 +49,8 @@ def open_care_plan(
     response: Response,
 ) -> schemas.Opened:
     """Open a care plan for a patient."""
-    result = careplan.app.open_care_plan(body.patient_id, context(actor, request, body.occurred_at))
+    ctx = context(actor, request, body.occurred_at)
+    result = careplan.app.open_care_plan(body.patient_id, ctx, body.birth_date)
     response.headers["Location"] = f"/v1/care-plans/{result.care_plan_id}"
     return schemas.Opened(care_plan_id=str(result.care_plan_id), version=result.version)
 
@@ -70,6 +78,7 @@ def record_evaluation(
         sleep=body.sleep,
         stress=body.stress,
         substance_use=body.substance_use,
+        conditions=frozenset(body.conditions),
     )
     ctx = context(actor, request, body.occurred_at)
     result = careplan.app.record_evaluation(care_plan_id, evaluation, ctx)
@@ -85,6 +94,7 @@ def prescribe(
     request: Request,
 ) -> schemas.Prescribed:
     """Prescribe a medication, with its first follow-up."""
+    acknowledged = acknowledgements(body.acknowledgements)
     result = careplan.app.prescribe(
         care_plan_id,
         drug=body.drug,
@@ -94,10 +104,13 @@ def prescribe(
         indication=body.indication,
         follow_up=follow_up(body.follow_up),
         ctx=context(actor, request, body.occurred_at),
+        acknowledgements=acknowledged,
     )
     assert result.created_id is not None
     return schemas.Prescribed(
-        prescription_id=result.created_id, version=result.version, warnings=warnings(result)
+        prescription_id=result.created_id,
+        version=result.version,
+        warnings=warnings(result, acknowledged),
     )
 
 
@@ -115,6 +128,7 @@ def change_dose(
     request: Request,
 ) -> schemas.DoseChangedOut:
     """Increase or decrease the dose of an active prescription."""
+    acknowledged = acknowledgements(body.acknowledgements)
     result = careplan.app.change_dose(
         care_plan_id,
         prescription_id,
@@ -122,8 +136,25 @@ def change_dose(
         reason=body.reason,
         follow_up=follow_up(body.follow_up),
         ctx=context(actor, request, body.occurred_at),
+        acknowledgements=acknowledged,
     )
-    return schemas.DoseChangedOut(version=result.version, warnings=warnings(result))
+    return schemas.DoseChangedOut(version=result.version, warnings=warnings(result, acknowledged))
+
+
+@router.post("/{care_plan_id}/acknowledgements", status_code=201, response_model=schemas.Recorded)
+def acknowledge_warning(
+    care_plan_id: str,
+    body: schemas.AcknowledgeWarning,
+    careplan: CareplanDep,
+    actor: Prescriber,
+    request: Request,
+) -> schemas.Recorded:
+    """Acknowledge a pending safety warning, with the clinical justification."""
+    ctx = context(actor, request, body.occurred_at)
+    result = careplan.app.acknowledge_warning(
+        care_plan_id, body.subject_id, body.code, body.justification, ctx
+    )
+    return schemas.Recorded(version=result.version)
 
 
 @router.post(

@@ -33,6 +33,7 @@ def plan_out(plan: CarePlan) -> schemas.CarePlanOut:
     return schemas.CarePlanOut(
         care_plan_id=str(plan.id),
         patient_id=plan.patient_id,
+        birth_date=plan.birth_date,
         status=plan.status,
         version=plan.version,
         opened_at=plan.opened_at,
@@ -62,6 +63,10 @@ def plan_out(plan: CarePlan) -> schemas.CarePlanOut:
                 prescription_id=f.prescription_id,
             )
             for f in plan.follow_ups.values()
+        ],
+        pending_acknowledgements=[
+            schemas.PendingAcknowledgement(subject_id=subject, **vars(finding))
+            for (subject, _), finding in plan.pending_acknowledgements.items()
         ],
     )
 
