@@ -161,6 +161,10 @@ class CarePlans(Application[UUID]):
             ),
         )
 
+    # -- monitoring: follow-up outcomes, side effects, adherence, measurements, labs --
+
+    # -- care team and record keeping: referrals, care team, corrections, closing --
+
     # -- queries --------------------------------------------------------------
 
     def care_plan(self, plan_id: UUID | str, version: int | None = None) -> CarePlan:

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.api.errors import install_error_handlers
 from services.api.middleware import RequestContext
-from services.api.routes import commands, queries
+from services.api.routes import commands, monitoring, queries, record_keeping
 from services.bootstrap import Careplan
 
 
@@ -30,6 +30,8 @@ def create_app(careplan: Careplan) -> FastAPI:
     app.state.careplan = careplan
     install_error_handlers(app)
     app.include_router(commands.router)
+    app.include_router(monitoring.router)
+    app.include_router(record_keeping.router)
     app.include_router(queries.router)
     app.add_middleware(RequestContext)
     return app

@@ -1,0 +1,357 @@
+"""Prescribing: starting, adjusting and stopping medications, with the safety rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import uuid4
+
+from domain import interactions, safety
+from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
+from domain.follow_ups import FollowUp
+from domain.formulary import Drug, Formulary, OtherDrug
+from domain.plan_part import PlanEvent, PlanPart
+from domain.safety import Finding
+from domain.values import (
+    FREQUENCIES,
+    ROUTES,
+    Actor,
+    CommandContext,
+    Dose,
+    FollowUpPlan,
+    require_choice,
+    require_text,
+)
+
+
+@dataclass
+class Prescription:
+    """A prescription as it stands now (state, rebuilt from events)."""
+
+    prescription_id: str
+    drug: str
+    dose: Dose
+    frequency: str
+    route: str
+    indication: str
+    started_at: datetime
+    prescriber: Actor
+    status: str = "active"
+    last_changed_at: datetime | None = None
+    last_changed_by: Actor | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+class Prescribing(PlanPart):
+    """The prescribing part of the care plan."""
+
+    prescriptions: dict[str, Prescription]
+    follow_ups: dict[str, FollowUp]
+    pending_acknowledgements: dict[tuple[str, str], Finding]
+    birth_date: date | None
+    conditions: set[str]
+    current_medications: list[str]
+
+    class MedicationPrescribed(PlanEvent):
+        class_version = 2
+        prescription_id: str
+        drug: str
+        dose: Dose
+        frequency: str
+        route: str
+        indication: str
+        warnings: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 keeps the safety warnings the prescriber was shown."""
+            state["warnings"] = []
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
+            aggregate.prescriptions[self.prescription_id] = Prescription(
+                prescription_id=self.prescription_id,
+                drug=self.drug,
+                dose=self.dose,
+                frequency=self.frequency,
+                route=self.route,
+                indication=self.indication,
+                started_at=self.occurred_at,
+                prescriber=self.actor,
+                last_changed_at=self.occurred_at,
+                last_changed_by=self.actor,
+            )
+
+    class DoseChanged(PlanEvent):
+        class_version = 2
+        prescription_id: str
+        drug: str
+        dose: Dose
+        previous_dose: Dose
+        reason: str
+        warnings: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 keeps the safety warnings the prescriber was shown."""
+            state["warnings"] = []
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
+            rx = aggregate.prescriptions[self.prescription_id]
+            rx.dose = self.dose
+            rx.last_changed_at = self.occurred_at
+            rx.last_changed_by = self.actor
+
+    class MedicationDiscontinued(PlanEvent):
+        prescription_id: str
+        drug: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            rx = aggregate.prescriptions[self.prescription_id]
+            rx.status = "discontinued"
+            rx.ended_at = self.occurred_at
+            rx.end_reason = self.reason
+            rx.last_changed_at = self.occurred_at
+            rx.last_changed_by = self.actor
+
+    class SafetyWarningAcknowledged(PlanEvent):
+        subject_id: str
+        code: str
+        justification: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.pending_acknowledgements.pop((self.subject_id, self.code), None)
+
+    def prescribe(
+        self,
+        drug: str,
+        dose: Dose,
+        frequency: str,
+        route: str,
+        indication: str,
+        follow_up: FollowUpPlan | None,
+        ctx: CommandContext,
+        *,
+        formulary: Formulary,
+        acknowledgements: Mapping[str, str] | None = None,
+    ) -> tuple[str, list[Finding]]:
+        """Start a medication low, checked against the formulary and the plan, with its
+        follow-up planned from the start. Warnings are returned; acknowledged ones are
+        recorded with their justification, the others stay pending.
+        """
+        known = formulary.drug(drug)
+        require_choice(frequency, FREQUENCIES, "prescription.unknown_frequency", "frequency")
+        require_choice(route, ROUTES, "prescription.unknown_route", "route")
+        indication = require_text(indication, "prescription.invalid", "Indication")
+        self._require_unit(known, dose)
+        daily = safety.daily_amount(dose.amount, frequency)
+        context = self._clinical_context(formulary, ctx.occurred_at)
+        warnings = safety.refuse_blocking(
+            safety.requires_initial_evaluation(self.evaluated_by(ctx.occurred_at))
+            + safety.one_active_prescription_per_drug(known.name, self.prescriptions.values())
+            + safety.follow_up_must_be_planned(follow_up is not None, self.follow_ups)
+            + safety.dose_within_maximum(known, daily, context.populations)
+            + interactions.maoi_contraindications(known, context.active, context.others)
+            + interactions.maoi_washout(known, context.stopped, ctx.occurred_at)
+            + safety.start_low(known, daily)
+            + interactions.major_interactions(known, context.active, context.others)
+            + interactions.duplicate_therapy(known, context.active)
+        )
+        acknowledged = _acknowledged(warnings, acknowledgements)
+        self._check_follow_up_date(follow_up, ctx)
+        prescription_id = str(uuid4())
+        self._record(
+            self.MedicationPrescribed,
+            ctx,
+            prescription_id=prescription_id,
+            drug=known.name,
+            dose=dose,
+            frequency=frequency,
+            route=route,
+            indication=indication,
+            warnings=warnings,
+        )
+        self._acknowledge(prescription_id, acknowledged, ctx)
+        self._schedule(follow_up, ctx, prescription_id)
+        return prescription_id, warnings
+
+    def change_dose(
+        self,
+        prescription_id: str,
+        dose: Dose,
+        reason: str,
+        follow_up: FollowUpPlan | None,
+        ctx: CommandContext,
+        *,
+        formulary: Formulary,
+        acknowledgements: Mapping[str, str] | None = None,
+    ) -> list[Finding]:
+        """Increase or decrease a dose, with a reason and a follow-up to judge it."""
+        rx = self.prescription(prescription_id)
+        reason = require_text(reason, "dose_change.reason_required", "Reason for the change")
+        safety.refuse_blocking(
+            safety.prescription_must_be_active(rx)
+            + safety.follow_up_must_be_planned(follow_up is not None, self.follow_ups)
+        )
+        if dose.unit != rx.dose.unit:
+            raise InvalidValue(
+                "dose.unit_mismatch",
+                f"Prescription {prescription_id} is dosed in {rx.dose.unit}, not {dose.unit}.",
+            )
+        if dose.amount == rx.dose.amount:
+            raise InvalidValue("dose.unchanged", f"The dose is already {rx.dose}.")
+        warnings = safety.refuse_blocking(self._dose_rules(rx, dose, formulary, ctx))
+        acknowledged = _acknowledged(warnings, acknowledgements)
+        self._check_follow_up_date(follow_up, ctx)
+        self._record(
+            self.DoseChanged,
+            ctx,
+            prescription_id=prescription_id,
+            drug=rx.drug,
+            dose=dose,
+            previous_dose=rx.dose,
+            reason=reason,
+            warnings=warnings,
+        )
+        self._acknowledge(prescription_id, acknowledged, ctx)
+        self._schedule(follow_up, ctx, prescription_id)
+        return warnings
+
+    def acknowledge_warning(
+        self, subject_id: str, code: str, justification: str, ctx: CommandContext
+    ) -> None:
+        """Acknowledge a pending warning after the fact, with the clinical justification."""
+        if (subject_id, code) not in self.pending_acknowledgements:
+            raise RuleViolation(
+                "acknowledgement.not_pending",
+                f"No warning {code} is waiting for acknowledgement on {subject_id}.",
+            )
+        justification = require_text(
+            justification, "acknowledgement.justification_required", "Justification"
+        )
+        self._acknowledge(subject_id, {code: justification}, ctx)
+
+    def discontinue(self, prescription_id: str, reason: str, ctx: CommandContext) -> None:
+        """Stop a medication; the reason is kept for the record and for FHIR export."""
+        rx = self.prescription(prescription_id)
+        reason = require_text(reason, "discontinuation.reason_required", "Reason for stopping")
+        safety.refuse_blocking(safety.prescription_must_be_active(rx))
+        self._record(
+            self.MedicationDiscontinued,
+            ctx,
+            prescription_id=prescription_id,
+            drug=rx.drug,
+            reason=reason,
+        )
+
+    @property
+    def active_prescriptions(self) -> list[Prescription]:
+        return [rx for rx in self.prescriptions.values() if rx.is_active]
+
+    def prescription(self, prescription_id: str) -> Prescription:
+        try:
+            return self.prescriptions[prescription_id]
+        except KeyError:
+            raise PrescriptionNotFound(prescription_id) from None
+
+    def hold_for_acknowledgement(self, subject_id: str, warnings: list[Finding]) -> None:
+        """Called by events: warnings wait until someone acknowledges them."""
+        for finding in warnings:
+            self.pending_acknowledgements[(subject_id, finding.code)] = finding
+
+    def _acknowledge(
+        self, subject_id: str, justified: Mapping[str, str], ctx: CommandContext
+    ) -> None:
+        for code, justification in justified.items():
+            self._record(
+                self.SafetyWarningAcknowledged,
+                ctx,
+                subject_id=subject_id,
+                code=code,
+                justification=justification,
+            )
+
+    @staticmethod
+    def _require_unit(drug: Drug, dose: Dose) -> None:
+        if dose.unit != drug.unit:
+            raise InvalidValue(
+                "dose.unit_mismatch", f"{drug.name} is dosed in {drug.unit}, not {dose.unit}."
+            )
+
+    def _dose_rules(
+        self, rx: Prescription, dose: Dose, formulary: Formulary, ctx: CommandContext
+    ) -> list[Finding]:
+        drug = formulary.drugs.get(rx.drug)
+        if drug is None:  # prescribed under an older formulary: nothing to judge by
+            return []
+        context = self._clinical_context(formulary, ctx.occurred_at, excluding=rx)
+        before = safety.daily_amount(rx.dose.amount, rx.frequency)
+        after = safety.daily_amount(dose.amount, rx.frequency)
+        changed = rx.last_changed_at or rx.started_at
+        days = (ctx.occurred_at - changed).days
+        return safety.dose_within_maximum(drug, after, context.populations) + (
+            safety.titration_step(drug, before, after, days)
+        )
+
+    def _clinical_context(
+        self, formulary: Formulary, at: datetime, excluding: Prescription | None = None
+    ) -> ClinicalContext:
+        """What the rules need: active and stopped drugs, other drugs, populations."""
+        active = [
+            formulary.drugs[rx.drug]
+            for rx in self.active_prescriptions
+            if rx.drug in formulary.drugs and rx is not excluding
+        ]
+        stopped = [
+            (formulary.drugs[rx.drug], rx.ended_at)
+            for rx in self.prescriptions.values()
+            if rx.ended_at is not None and rx.drug in formulary.drugs
+        ]
+        others = [
+            found
+            for text in self.current_medications
+            if isinstance(found := formulary.recognise(text), OtherDrug)
+        ]
+        age = _age(self.birth_date, at)
+        populations = safety.patient_populations(age, self.conditions, active, others)
+        return ClinicalContext(active, stopped, others, populations)
+
+
+@dataclass(frozen=True)
+class ClinicalContext:
+    active: list[Drug]
+    stopped: list[tuple[Drug, datetime]]
+    others: list[OtherDrug]
+    populations: frozenset[str]
+
+
+def _age(birth_date: date | None, at: datetime) -> int | None:
+    if birth_date is None:
+        return None
+    day = at.date()
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def _acknowledged(warnings: list[Finding], given: Mapping[str, str] | None) -> dict[str, str]:
+    """The acknowledgements that answer a warning of this command; others are refused."""
+    given = dict(given or {})
+    raised = {finding.code for finding in warnings}
+    stray = sorted(set(given) - raised)
+    if stray:
+        raise InvalidValue(
+            "acknowledgement.unexpected",
+            f"Acknowledged {', '.join(stray)}, but this command raised no such warning.",
+        )
+    return {
+        code: require_text(text, "acknowledgement.justification_required", "Justification")
+        for code, text in given.items()
+    }
