@@ -17,13 +17,15 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import CarePlanNotFound, InvalidValue
 from domain.follow_ups import FollowUp, FollowUps
+from domain.monitoring import Monitoring
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescribing, Prescription
+from domain.record_keeping import RecordKeeping
 from domain.safety import Finding
 from domain.values import Actor, CommandContext, Diagnosis, Evaluation, require_text
 
 
-class CarePlan(Prescribing, FollowUps, PlanPart, Aggregate):
+class CarePlan(Prescribing, FollowUps, Monitoring, RecordKeeping, PlanPart, Aggregate):
     """One patient's psychiatric medication care plan."""
 
     class Event(PlanEvent):
@@ -87,6 +89,7 @@ class CarePlan(Prescribing, FollowUps, PlanPart, Aggregate):
         self.diagnoses: list[Diagnosis] = []
         self.prescriptions: dict[str, Prescription] = {}
         self.follow_ups: dict[str, FollowUp] = {}
+        self._init_state()
 
     # -- commands -------------------------------------------------------------
 

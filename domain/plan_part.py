@@ -37,6 +37,9 @@ class PlanPart:
     status: str
     trigger_event: Callable[..., None]
 
+    def _init_state(self) -> None:
+        """Each part sets up its own state, cooperatively (called once, on opening)."""
+
     def _record(self, event_class: type[PlanEvent], ctx: CommandContext, **data: Any) -> None:
         """Record an event of this plan, refusing what cannot have happened."""
         if self.status == "closed":
