@@ -3,7 +3,8 @@
 Public methods are the clinical commands: they check the rules of
 ``domain.safety`` and then trigger an event. Each event's ``apply`` only assigns
 state, because it re-runs on every replay. The aggregate is assembled from
-parts, one module each: ``prescribing``, ``follow_ups``; this module holds the
+parts, one module each: ``prescribing``, ``switching``, ``follow_ups``,
+``monitoring``, ``record_keeping``; this module holds the
 plan itself (opening, evaluations).
 """
 
@@ -22,10 +23,11 @@ from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescribing, Prescription
 from domain.record_keeping import RecordKeeping
 from domain.safety import Finding
+from domain.switching import Switching
 from domain.values import Actor, CommandContext, Diagnosis, Evaluation, require_text
 
 
-class CarePlan(Prescribing, FollowUps, Monitoring, RecordKeeping, PlanPart, Aggregate):
+class CarePlan(Switching, Prescribing, FollowUps, Monitoring, RecordKeeping, PlanPart, Aggregate):
     """One patient's psychiatric medication care plan."""
 
     class Event(PlanEvent):

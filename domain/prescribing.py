@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from domain import interactions, safety
+from domain import interactions, safety, taper_rules
 from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
 from domain.follow_ups import FollowUp
 from domain.formulary import Drug, Formulary, OtherDrug
 from domain.plan_part import PlanEvent, PlanPart
 from domain.safety import Finding
 from domain.values import (
+    DISCONTINUATION_REASONS,
     FREQUENCIES,
     ROUTES,
     Actor,
     CommandContext,
     Dose,
     FollowUpPlan,
+    TaperStep,
     require_choice,
     require_text,
 )
@@ -43,10 +45,20 @@ class Prescription:
     last_changed_by: Actor | None = None
     ended_at: datetime | None = None
     end_reason: str | None = None
+    end_reason_code: str | None = None
+    taper: list[TaperStep] = field(default_factory=list)
+    taper_steps_taken: int = 0
 
     @property
     def is_active(self) -> bool:
-        return self.status == "active"
+        """Taking it now: a tapering prescription is still being taken."""
+        return self.status in ("active", "tapering")
+
+    @property
+    def next_taper_step(self) -> TaperStep | None:
+        if self.status != "tapering" or self.taper_steps_taken >= len(self.taper):
+            return None
+        return self.taper[self.taper_steps_taken]
 
 
 class Prescribing(PlanPart):
@@ -97,28 +109,43 @@ class Prescribing(PlanPart):
         previous_dose: Dose
         reason: str
         warnings: list[Finding]
+        taper_step: int | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """v2 keeps the safety warnings the prescriber was shown."""
+            """v2 keeps the warnings shown, and which taper step (1-based) a change takes."""
             state["warnings"] = []
+            state["taper_step"] = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
             rx = aggregate.prescriptions[self.prescription_id]
+            if self.taper_step is not None:
+                rx.taper_steps_taken = self.taper_step
             rx.dose = self.dose
             rx.last_changed_at = self.occurred_at
             rx.last_changed_by = self.actor
 
     class MedicationDiscontinued(PlanEvent):
+        class_version = 2
         prescription_id: str
         drug: str
+        reason_code: str
         reason: str
+        warnings: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 codes the reason (FHIR statusReason) and keeps the warnings shown."""
+            state["reason_code"] = "other"
+            state["warnings"] = []
 
         def apply(self, aggregate: Any) -> None:
+            aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
             rx = aggregate.prescriptions[self.prescription_id]
             rx.status = "discontinued"
             rx.ended_at = self.occurred_at
+            rx.end_reason_code = self.reason_code
             rx.end_reason = self.reason
             rx.last_changed_at = self.occurred_at
             rx.last_changed_by = self.actor
@@ -209,7 +236,8 @@ class Prescribing(PlanPart):
             )
         if dose.amount == rx.dose.amount:
             raise InvalidValue("dose.unchanged", f"The dose is already {rx.dose}.")
-        warnings = safety.refuse_blocking(self._dose_rules(rx, dose, formulary, ctx))
+        taper_step, off_plan = _taper_step_taken(rx, dose)
+        warnings = safety.refuse_blocking(self._dose_rules(rx, dose, formulary, ctx) + off_plan)
         acknowledged = _acknowledged(warnings, acknowledgements)
         self._check_follow_up_date(follow_up, ctx)
         self._record(
@@ -221,6 +249,7 @@ class Prescribing(PlanPart):
             previous_dose=rx.dose,
             reason=reason,
             warnings=warnings,
+            taper_step=taper_step,
         )
         self._acknowledge(prescription_id, acknowledged, ctx)
         self._schedule(follow_up, ctx, prescription_id)
@@ -240,18 +269,41 @@ class Prescribing(PlanPart):
         )
         self._acknowledge(subject_id, {code: justification}, ctx)
 
-    def discontinue(self, prescription_id: str, reason: str, ctx: CommandContext) -> None:
-        """Stop a medication; the reason is kept for the record and for FHIR export."""
+    def discontinue(
+        self,
+        prescription_id: str,
+        reason: str,
+        ctx: CommandContext,
+        *,
+        reason_code: str = "other",
+        formulary: Formulary | None = None,
+        acknowledgements: Mapping[str, str] | None = None,
+    ) -> list[Finding]:
+        """Stop a medication, with a coded reason. A drug that needs a taper is stopped
+        through one; an abrupt stop is allowed for an adverse reaction, acknowledged.
+        """
         rx = self.prescription(prescription_id)
         reason = require_text(reason, "discontinuation.reason_required", "Reason for stopping")
-        safety.refuse_blocking(safety.prescription_must_be_active(rx))
+        require_choice(
+            reason_code, DISCONTINUATION_REASONS, "discontinuation.unknown_reason", "reason"
+        )
+        drug = formulary.drugs.get(rx.drug) if formulary else None
+        warnings = safety.refuse_blocking(
+            safety.prescription_must_be_active(rx)
+            + taper_rules.taper_required(drug, reason_code, rx.status == "tapering")
+        )
+        acknowledged = _acknowledged(warnings, acknowledgements)
         self._record(
             self.MedicationDiscontinued,
             ctx,
             prescription_id=prescription_id,
             drug=rx.drug,
+            reason_code=reason_code,
             reason=reason,
+            warnings=warnings,
         )
+        self._acknowledge(prescription_id, acknowledged, ctx)
+        return warnings
 
     @property
     def active_prescriptions(self) -> list[Prescription]:
@@ -332,6 +384,24 @@ class ClinicalContext:
     stopped: list[tuple[Drug, datetime]]
     others: list[OtherDrug]
     populations: frozenset[str]
+
+
+def _taper_step_taken(rx: Prescription, dose: Dose) -> tuple[int | None, list[Finding]]:
+    """During a taper, a change to the next step's dose takes that step; others warn."""
+    step = rx.next_taper_step
+    if rx.status != "tapering":
+        return None, []
+    if step is not None and step.dose.amount == dose.amount:
+        return rx.taper_steps_taken + 1, []
+    return None, [
+        Finding(
+            "taper.off_plan",
+            "warn",
+            f"{rx.drug} is tapering; {dose} is not the next planned step"
+            + (f" ({step.dose} from {step.starts_on})." if step else " (the plan is complete)."),
+            "Careplan workflow: a taper is a plan of dated steps (CLINICAL.md)",
+        )
+    ]
 
 
 def _age(birth_date: date | None, at: datetime) -> int | None:

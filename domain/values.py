@@ -215,3 +215,27 @@ class CommandContext:
             raise InvalidValue("time.implausible", "A clinical event cannot predate 1900.")
         # One instant, one spelling: clinical times are kept in UTC.
         object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+
+
+DISCONTINUATION_REASONS = frozenset(
+    {
+        "ineffective",
+        "side_effects",
+        "remission",
+        "patient_preference",
+        "adverse_reaction",
+        "interaction",
+        "switched",
+        "taper_completed",
+        "other",
+    }
+)
+SWITCH_STRATEGIES = frozenset({"direct", "cross_taper", "washout"})
+
+
+@dataclass(frozen=True)
+class TaperStep:
+    """One dated step of a taper: from ``starts_on`` the patient takes ``dose``."""
+
+    starts_on: date
+    dose: Dose

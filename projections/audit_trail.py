@@ -75,6 +75,17 @@ def _(event: CarePlan.MedicationDiscontinued) -> str:
 
 
 @summarise.register
+def _(event: CarePlan.TaperStarted) -> str:
+    steps = ", ".join(f"{step.dose} from {step.starts_on}" for step in event.steps)
+    return f"Taper of {event.drug} planned: {steps}"
+
+
+@summarise.register
+def _(event: CarePlan.MedicationSwitched) -> str:
+    return f"Switched ({event.strategy.replace('_', ' ')}): {event.reason}"
+
+
+@summarise.register
 def _(event: CarePlan.SafetyWarningAcknowledged) -> str:
     return f"Acknowledged {event.code}: {event.justification}"
 

@@ -7,7 +7,7 @@ read-your-writes) are dealt with once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -21,7 +21,14 @@ from domain.care_plan import CarePlan, care_plan_id
 from domain.errors import CarePlanNotFound, ConcurrentUpdate
 from domain.formulary import Formulary, load_formulary
 from domain.safety import Finding
-from domain.values import CommandContext, Dose, Evaluation, FollowUpPlan, Measurement
+from domain.values import (
+    CommandContext,
+    Dose,
+    Evaluation,
+    FollowUpPlan,
+    Measurement,
+    TaperStep,
+)
 from services.transcodings import register_value_objects
 
 log = structlog.get_logger(__name__)
@@ -134,9 +141,58 @@ class CarePlans(Application[UUID]):
         )
 
     def discontinue(
-        self, plan_id: UUID | str, prescription_id: str, *, reason: str, ctx: CommandContext
+        self,
+        plan_id: UUID | str,
+        prescription_id: str,
+        *,
+        reason: str,
+        ctx: CommandContext,
+        reason_code: str = "other",
+        acknowledgements: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        return self._change(plan_id, lambda plan: plan.discontinue(prescription_id, reason, ctx))
+        def act(plan: CarePlan) -> list[Finding]:
+            return plan.discontinue(
+                prescription_id,
+                reason,
+                ctx,
+                reason_code=reason_code,
+                formulary=self.formulary,
+                acknowledgements=acknowledgements,
+            )
+
+        return self._change(plan_id, act)
+
+    def start_taper(
+        self,
+        plan_id: UUID | str,
+        prescription_id: str,
+        *,
+        steps: Sequence[TaperStep],
+        reason: str,
+        ctx: CommandContext,
+        acknowledgements: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        def act(plan: CarePlan) -> list[Finding]:
+            return plan.start_taper(
+                prescription_id,
+                steps,
+                reason,
+                ctx,
+                formulary=self.formulary,
+                acknowledgements=acknowledgements,
+            )
+
+        return self._change(plan_id, act)
+
+    def switch(
+        self, plan_id: UUID | str, from_prescription_id: str, **switch: Any
+    ) -> CommandResult:
+        """Switch medications; ``switch`` holds CarePlan.switch's keyword arguments."""
+
+        def act(plan: CarePlan) -> tuple[str, list[Finding]]:
+            return plan.switch(from_prescription_id, formulary=self.formulary, **switch)
+
+        return self._change(plan_id, act)
 
     def schedule_follow_up(
         self, plan_id: UUID | str, plan_: FollowUpPlan, ctx: CommandContext

@@ -11,7 +11,15 @@ from decimal import Decimal
 from uuid import UUID
 
 from domain.scales import validated_measurement
-from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
+from domain.values import (
+    Actor,
+    CommandContext,
+    Diagnosis,
+    Dose,
+    Evaluation,
+    FollowUpPlan,
+    TaperStep,
+)
 from services.application import CarePlans
 
 PRESCRIBER = Actor("dr-ada", "prescriber", name="Dr Ada Okafor")
@@ -19,7 +27,9 @@ NURSE = Actor("rn-sam", "clinician", name="Sam Reyes, RN")
 
 
 def play_course(app: CarePlans, patient_id: str, *, start: datetime | None = None) -> UUID:
-    """Eight weeks of sertraline for a depressive episode, with a short trazodone add-on."""
+    """Eight weeks of sertraline for a depressive episode, with a short trazodone add-on
+    that is tapered off once sleep recovers.
+    """
     day0 = start or datetime.now(UTC) - timedelta(days=56)
 
     def on(day: int, actor: Actor = PRESCRIBER) -> CommandContext:
@@ -93,6 +103,17 @@ def play_course(app: CarePlans, patient_id: str, *, start: datetime | None = Non
         adherence="taking daily",
         ctx=on(35),
     )
-    app.discontinue(plan, trazodone, reason="sleep restored; no longer needed", ctx=on(35))
     app.schedule_follow_up(plan, due(63), on(35))
+    half = Dose(Decimal("25"), "mg")
+    app.start_taper(
+        plan,
+        trazodone,
+        steps=[TaperStep((day0 + timedelta(days=35)).date(), half)],
+        reason="sleep restored; no longer needed",
+        ctx=on(35),
+    )
+    app.change_dose(plan, trazodone, dose=half, reason="taper step 1", follow_up=None, ctx=on(35))
+    app.discontinue(
+        plan, trazodone, reason="taper completed", reason_code="taper_completed", ctx=on(42)
+    )
     return plan

@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.safety import Finding
-from domain.values import Actor, Diagnosis, Dose, Measurement
+from domain.values import Actor, Diagnosis, Dose, Measurement, TaperStep
 
 
 class DateAsISO(Transcoding):
@@ -63,3 +63,4 @@ def register_value_objects(transcoder: JSONTranscoder) -> None:
     transcoder.register(ValueObjectAsDict(Diagnosis, "diagnosis"))
     transcoder.register(ValueObjectAsDict(Measurement, "measurement"))
     transcoder.register(ValueObjectAsDict(Finding, "finding"))
+    transcoder.register(ValueObjectAsDict(TaperStep, "taper_step"))

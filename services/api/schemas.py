@@ -12,7 +12,15 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.values import CONDITIONS, DOSE_UNITS, FREQUENCIES, MODALITIES, ROUTES
+from domain.values import (
+    CONDITIONS,
+    DISCONTINUATION_REASONS,
+    DOSE_UNITS,
+    FREQUENCIES,
+    MODALITIES,
+    ROUTES,
+    SWITCH_STRATEGIES,
+)
 
 # No control characters (NUL cannot even be stored in PostgreSQL); tabs and newlines are fine.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
@@ -34,6 +42,8 @@ Unit = Literal[tuple(sorted(DOSE_UNITS))]  # type: ignore[valid-type]
 Frequency = Literal[tuple(sorted(FREQUENCIES))]  # type: ignore[valid-type]
 Route = Literal[tuple(sorted(ROUTES))]  # type: ignore[valid-type]
 Condition = Literal[tuple(sorted(CONDITIONS))]  # type: ignore[valid-type]
+DiscontinuationReason = Literal[tuple(sorted(DISCONTINUATION_REASONS))]  # type: ignore[valid-type]
+SwitchStrategy = Literal[tuple(sorted(SWITCH_STRATEGIES))]  # type: ignore[valid-type]
 Amount = Annotated[Decimal, Field(gt=0, le=100000, max_digits=12, decimal_places=4)]
 
 
@@ -129,6 +139,37 @@ class AcknowledgeWarning(Command):
 
 class Discontinue(Command):
     reason: Text
+    reason_code: DiscontinuationReason = Field(
+        default="other", description="Coded reason (FHIR MedicationRequest.statusReason)."
+    )
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=20)
+
+
+class TaperStepIn(Strict):
+    starts_on: date
+    dose: DoseIn
+
+
+class StartTaper(Command):
+    steps: list[TaperStepIn] = Field(min_length=1, max_length=52)
+    reason: Text
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=20)
+
+
+class Switch(Command):
+    strategy: SwitchStrategy
+    reason: Text
+    drug: ShortText
+    dose: DoseIn
+    frequency: Frequency
+    route: Route = "oral"
+    indication: ShortText
+    follow_up: FollowUpIn | None = None
+    taper: list[TaperStepIn] = Field(
+        default_factory=list, max_length=52, description="Cross-taper: the old drug's steps."
+    )
+    washout_days: int = Field(default=0, ge=0, le=90, description="Washout: days off before.")
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=40)
 
 
 class ScheduleFollowUp(Command, FollowUpIn):
@@ -171,6 +212,13 @@ class Prescribed(BaseModel):
 
 
 class DoseChangedOut(BaseModel):
+    version: int
+    warnings: list[FindingOut]
+
+
+class Checked(BaseModel):
+    """A command answered with the warnings it raised (block findings are 409s)."""
+
     version: int
     warnings: list[FindingOut]
 

@@ -134,10 +134,18 @@ class Api:
         return self.http.post(path, json=body, **kwargs)
 
     def discontinue(
-        self, plan: str, rx: str, reason: str = "remission sustained", **kwargs: Any
+        self, plan: str, rx: str, reason: str = "generalised rash", **kwargs: Any
     ) -> httpx.Response:
+        """Stop at once for an adverse reaction (so no taper), acknowledging that."""
         path = f"/v1/care-plans/{plan}/prescriptions/{rx}/discontinuation"
-        return self.http.post(path, json={"reason": reason}, **kwargs)
+        body = {
+            "reason": reason,
+            "reason_code": "adverse_reaction",
+            "acknowledgements": [
+                {"code": "discontinuation.taper_required", "justification": "stop now: rash"}
+            ],
+        }
+        return self.http.post(path, json=body, **kwargs)
 
     def schedule(self, plan: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         body = {"due_on": due(28), "modality": "in_person"} if body is None else body

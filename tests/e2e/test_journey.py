@@ -2,7 +2,8 @@
 
 The ``course`` fixture plays it once per store: open a plan, evaluate, prescribe
 sertraline 25 mg, raise it to 50 mg, schedule and complete a follow-up (PHQ-9
-12), discontinue. After every command it reads the medication list and the audit
+12), then stop it at once for an adverse reaction (acknowledging that it is not
+tapered). After every command it reads the medication list and the audit
 trail, so the tests can check read-your-writes step by step.
 """
 
@@ -30,7 +31,7 @@ from tests.e2e.careplan_api import (
 from tests.e2e.conftest import Server
 
 DOSE_REASON = "tolerating 25 mg; increase to usual starting dose"
-STOP_REASON = "remission sustained for six months"
+STOP_REASON = "generalised rash after the increase"
 FOLLOW_UP_PURPOSE = "review response to 50 mg"
 EXPECTED_TYPES = [
     "CarePlanOpened",
@@ -41,6 +42,7 @@ EXPECTED_TYPES = [
     "FollowUpScheduled",
     "FollowUpCompleted",
     "MedicationDiscontinued",
+    "SafetyWarningAcknowledged",
 ]
 
 
@@ -119,7 +121,8 @@ class TestCommandResponses:
             "change_dose": 5,
             "schedule": 6,
             "complete": 7,
-            "discontinue": 8,
+            # The stop and the acknowledgement of its taper warning.
+            "discontinue": 9,
         }
 
     def test_prescribing_answers_the_prescription_id_and_no_warnings(self, course: Course) -> None:
@@ -193,7 +196,7 @@ class TestHistory:
     ) -> None:
         actors = [(e["actor"]["id"], e["actor"]["role"]) for e in events]
         ada, sam = ("dr-ada", "prescriber"), ("rn-sam", "clinician")
-        assert actors == [ada, ada, ada, ada, ada, sam, sam, ada]
+        assert actors == [ada, ada, ada, ada, ada, sam, sam, ada, ada]
         assert events[0]["actor"]["name"] == "Dr Ada Okafor"
 
     def test_every_event_carries_its_request_id_as_correlation_id(
@@ -208,6 +211,7 @@ class TestHistory:
             "journey-change_dose",
             "journey-schedule",
             "journey-complete",
+            "journey-discontinue",
             "journey-discontinue",
         ]
         for step in course.steps.values():
@@ -225,7 +229,9 @@ class TestHistory:
     def test_history_keeps_the_clinical_facts_of_each_event(
         self, events: list[dict[str, Any]], course: Course
     ) -> None:
-        opened, evaluated, prescribed, first_follow_up, changed, scheduled, done, stopped = events
+        opened, evaluated, prescribed, first_follow_up, changed, scheduled, done, stopped, ack = (
+            events
+        )
         assert opened["data"]["patient_id"] == "patient-journey"
         assert evaluated["data"]["kind"] == "initial"
         assert evaluated["data"]["diagnoses"][0]["code"] == "F32.1"
@@ -242,6 +248,12 @@ class TestHistory:
         assert done["data"]["measurements"] == [{"instrument": "PHQ-9", "total": 12}]
         assert done["data"]["side_effects"] == ["mild nausea"]
         assert stopped["data"]["reason"] == STOP_REASON
+        assert stopped["data"]["reason_code"] == "adverse_reaction"
+        assert [w["code"] for w in stopped["data"]["warnings"]] == [
+            "discontinuation.taper_required"
+        ]
+        assert ack["data"]["subject_id"] == course.prescription
+        assert ack["data"]["code"] == "discontinuation.taper_required"
 
 
 class TestAuditTrail:
@@ -286,7 +298,7 @@ class TestThePlanAsItStands:
         assert plan["care_plan_id"] == course.plan
         assert plan["patient_id"] == "patient-journey"
         assert plan["status"] == "open"
-        assert plan["version"] == 8
+        assert plan["version"] == 9
         assert plan["opened_by"] == "dr-ada"
         assert plan["has_initial_evaluation"] is True
         [rx] = plan["prescriptions"]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from domain.scales import validated_measurement
-from domain.values import Actor, Diagnosis, Dose, Evaluation, FollowUpPlan
+from domain.values import Actor, Diagnosis, Dose, Evaluation, FollowUpPlan, TaperStep
 from services.api import schemas
 from services.api.deps import CareplanDep, allowed, context
 from services.application import CommandResult
@@ -27,6 +27,10 @@ def dose(body: schemas.DoseIn) -> Dose:
 
 def follow_up(body: schemas.FollowUpIn | None) -> FollowUpPlan | None:
     return None if body is None else FollowUpPlan(body.due_on, body.modality, body.purpose)
+
+
+def taper_steps(given: list[schemas.TaperStepIn]) -> list[TaperStep]:
+    return [TaperStep(step.starts_on, dose(step.dose)) for step in given]
 
 
 def acknowledgements(given: list[schemas.Acknowledgement]) -> dict[str, str]:
@@ -160,7 +164,7 @@ def acknowledge_warning(
 @router.post(
     "/{care_plan_id}/prescriptions/{prescription_id}/discontinuation",
     status_code=201,
-    response_model=schemas.Recorded,
+    response_model=schemas.Checked,
 )
 def discontinue(
     care_plan_id: str,
@@ -169,15 +173,83 @@ def discontinue(
     careplan: CareplanDep,
     actor: Prescriber,
     request: Request,
-) -> schemas.Recorded:
-    """Stop an active prescription, with the reason."""
+) -> schemas.Checked:
+    """Stop a prescription, with a coded reason (a drug that needs a taper: taper it)."""
+    acknowledged = acknowledgements(body.acknowledgements)
     result = careplan.app.discontinue(
         care_plan_id,
         prescription_id,
         reason=body.reason,
+        reason_code=body.reason_code,
         ctx=context(actor, request, body.occurred_at),
+        acknowledgements=acknowledged,
     )
-    return schemas.Recorded(version=result.version)
+    return schemas.Checked(version=result.version, warnings=warnings(result, acknowledged))
+
+
+@router.post(
+    "/{care_plan_id}/prescriptions/{prescription_id}/taper",
+    status_code=201,
+    response_model=schemas.Checked,
+)
+def start_taper(
+    care_plan_id: str,
+    prescription_id: str,
+    body: schemas.StartTaper,
+    careplan: CareplanDep,
+    actor: Prescriber,
+    request: Request,
+) -> schemas.Checked:
+    """Plan a taper as dated steps; record each step taken as a dose change."""
+    acknowledged = acknowledgements(body.acknowledgements)
+    result = careplan.app.start_taper(
+        care_plan_id,
+        prescription_id,
+        steps=taper_steps(body.steps),
+        reason=body.reason,
+        ctx=context(actor, request, body.occurred_at),
+        acknowledgements=acknowledged,
+    )
+    return schemas.Checked(version=result.version, warnings=warnings(result, acknowledged))
+
+
+@router.post(
+    "/{care_plan_id}/prescriptions/{prescription_id}/switch",
+    status_code=201,
+    response_model=schemas.Prescribed,
+)
+def switch(
+    care_plan_id: str,
+    prescription_id: str,
+    body: schemas.Switch,
+    careplan: CareplanDep,
+    actor: Prescriber,
+    request: Request,
+) -> schemas.Prescribed:
+    """Switch to another drug: direct, by cross-taper, or after a washout."""
+    acknowledged = acknowledgements(body.acknowledgements)
+    result = careplan.app.switch(
+        care_plan_id,
+        prescription_id,
+        strategy=body.strategy,
+        reason=body.reason,
+        drug=body.drug,
+        dose=dose(body.dose),
+        frequency=body.frequency,
+        route=body.route,
+        indication=body.indication,
+        follow_up=follow_up(body.follow_up),
+        taper=taper_steps(body.taper),
+        washout_days=body.washout_days,
+        ctx=context(actor, request, body.occurred_at),
+        acknowledgements=acknowledged,
+    )
+    assert result.created_id is not None
+    return schemas.Prescribed(
+        prescription_id=result.created_id,
+        version=result.version,
+        warnings=warnings(result, acknowledged),
+    )
 
 
 @router.post(
