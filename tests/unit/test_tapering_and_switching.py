@@ -192,18 +192,18 @@ class TestSwitch:
     def test_a_washout_switch_waits_for_the_washout(self) -> None:
         plan, old = on("prazosin", "1", "at_bedtime")
         plan.discontinue(old, "stopping", ctx(), formulary=FORMULARY)
-        arguments = dict(
-            strategy="washout",
-            reason="try another",
-            drug="sertraline",
-            dose=mg("50"),
-            frequency="daily",
-            route="oral",
-            indication="PTSD",
-            follow_up=None,
-            ctx=ctx(),
-            formulary=FORMULARY,
-        )
+        arguments = {
+            "strategy": "washout",
+            "reason": "try another",
+            "drug": "sertraline",
+            "dose": mg("50"),
+            "frequency": "daily",
+            "route": "oral",
+            "indication": "PTSD",
+            "follow_up": None,
+            "ctx": ctx(),
+            "formulary": FORMULARY,
+        }
         with pytest.raises(RuleViolation) as refused:
             plan.switch(old, washout_days=7, **arguments)  # type: ignore[arg-type]
         assert refused.value.code == "switch.washout_incomplete"
