@@ -66,7 +66,7 @@ class CarePlan(Switching, Prescribing, FollowUps, Monitoring, RecordKeeping, Pla
             state["conditions"] = []
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.evaluations.append((self.kind, self.occurred_at))
+            aggregate.evaluations.append((self.kind, self.occurred_at, self.modality))
             aggregate.diagnoses = list(self.diagnoses)
             aggregate.current_medications = list(self.current_medications)
             aggregate.conditions |= set(self.conditions)
@@ -87,7 +87,7 @@ class CarePlan(Switching, Prescribing, FollowUps, Monitoring, RecordKeeping, Pla
         self.opened_by = actor
         self.opened_at = occurred_at
         self.status = "open"
-        self.evaluations: list[tuple[str, datetime]] = []
+        self.evaluations: list[tuple[str, datetime, str]] = []
         self.diagnoses: list[Diagnosis] = []
         self.prescriptions: dict[str, Prescription] = {}
         self.follow_ups: dict[str, FollowUp] = {}
@@ -136,11 +136,11 @@ class CarePlan(Switching, Prescribing, FollowUps, Monitoring, RecordKeeping, Pla
 
     @property
     def has_initial_evaluation(self) -> bool:
-        return any(kind == "initial" for kind, _ in self.evaluations)
+        return any(kind == "initial" for kind, _, _ in self.evaluations)
 
     def evaluated_by(self, moment: datetime) -> bool:
         """Was an initial evaluation done (in clinical time) by this moment?"""
-        return any(kind == "initial" and at <= moment for kind, at in self.evaluations)
+        return any(kind == "initial" and at <= moment for kind, at, _ in self.evaluations)
 
 
 def care_plan_id(value: str | UUID) -> UUID:

@@ -8,11 +8,12 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from domain import interactions, safety, taper_rules
+from domain import interactions, safety, schedules, scope, taper_rules
 from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
 from domain.follow_ups import FollowUp
 from domain.formulary import Drug, Formulary, OtherDrug
 from domain.plan_part import PlanEvent, PlanPart
+from domain.regulations import Regulations, default_regulations
 from domain.safety import Finding
 from domain.values import (
     DISCONTINUATION_REASONS,
@@ -70,6 +71,7 @@ class Prescribing(PlanPart):
     birth_date: date | None
     conditions: set[str]
     current_medications: list[str]
+    evaluations: list[tuple[str, datetime, str]]
 
     class MedicationPrescribed(PlanEvent):
         class_version = 2
@@ -79,11 +81,13 @@ class Prescribing(PlanPart):
         frequency: str
         route: str
         indication: str
+        refills: int
         warnings: list[Finding]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """v2 keeps the safety warnings the prescriber was shown."""
+            """v2 keeps the safety warnings the prescriber was shown, and the refills."""
+            state["refills"] = 0
             state["warnings"] = []
 
         def apply(self, aggregate: Any) -> None:
@@ -170,6 +174,8 @@ class Prescribing(PlanPart):
         *,
         formulary: Formulary,
         acknowledgements: Mapping[str, str] | None = None,
+        refills: int = 0,
+        regulations: Regulations | None = None,
     ) -> tuple[str, list[Finding]]:
         """Start a medication low, checked against the formulary and the plan, with its
         follow-up planned from the start. Warnings are returned; acknowledged ones are
@@ -180,8 +186,12 @@ class Prescribing(PlanPart):
         require_choice(route, ROUTES, "prescription.unknown_route", "route")
         indication = require_text(indication, "prescription.invalid", "Indication")
         self._require_unit(known, dose)
+        if refills < 0:
+            raise InvalidValue("prescription.invalid_refills", "Refills cannot be negative.")
+        regulations = regulations or default_regulations()
         daily = safety.daily_amount(dose.amount, frequency)
         context = self._clinical_context(formulary, ctx.occurred_at)
+        modalities = [modality for _, _, modality in self.evaluations]
         warnings = safety.refuse_blocking(
             safety.requires_initial_evaluation(self.evaluated_by(ctx.occurred_at))
             + safety.one_active_prescription_per_drug(known.name, self.prescriptions.values())
@@ -189,9 +199,14 @@ class Prescribing(PlanPart):
             + safety.dose_within_maximum(known, daily, context.populations)
             + interactions.maoi_contraindications(known, context.active, context.others)
             + interactions.maoi_washout(known, context.stopped, ctx.occurred_at)
+            + scope.prescriber_scope(ctx.actor, known)
+            + scope.refills_allowed(known, refills, regulations)
+            + scope.telemedicine(known, modalities, ctx.occurred_at, regulations)
+            + schedules.lamotrigine_titration(known, daily, 0, context.with_valproate)
             + safety.start_low(known, daily)
             + interactions.major_interactions(known, context.active, context.others)
             + interactions.duplicate_therapy(known, context.active)
+            + self._follow_up_timing(known, context, ctx, follow_up, starting=True)
         )
         acknowledged = _acknowledged(warnings, acknowledgements)
         self._check_follow_up_date(follow_up, ctx)
@@ -205,6 +220,7 @@ class Prescribing(PlanPart):
             frequency=frequency,
             route=route,
             indication=indication,
+            refills=refills,
             warnings=warnings,
         )
         self._acknowledge(prescription_id, acknowledged, ctx)
@@ -237,7 +253,9 @@ class Prescribing(PlanPart):
         if dose.amount == rx.dose.amount:
             raise InvalidValue("dose.unchanged", f"The dose is already {rx.dose}.")
         taper_step, off_plan = _taper_step_taken(rx, dose)
-        warnings = safety.refuse_blocking(self._dose_rules(rx, dose, formulary, ctx) + off_plan)
+        warnings = safety.refuse_blocking(
+            self._dose_rules(rx, dose, formulary, ctx, follow_up) + off_plan
+        )
         acknowledged = _acknowledged(warnings, acknowledgements)
         self._check_follow_up_date(follow_up, ctx)
         self._record(
@@ -340,7 +358,12 @@ class Prescribing(PlanPart):
             )
 
     def _dose_rules(
-        self, rx: Prescription, dose: Dose, formulary: Formulary, ctx: CommandContext
+        self,
+        rx: Prescription,
+        dose: Dose,
+        formulary: Formulary,
+        ctx: CommandContext,
+        follow_up: FollowUpPlan | None,
     ) -> list[Finding]:
         drug = formulary.drugs.get(rx.drug)
         if drug is None:  # prescribed under an older formulary: nothing to judge by
@@ -350,8 +373,28 @@ class Prescribing(PlanPart):
         after = safety.daily_amount(dose.amount, rx.frequency)
         changed = rx.last_changed_at or rx.started_at
         days = (ctx.occurred_at - changed).days
-        return safety.dose_within_maximum(drug, after, context.populations) + (
-            safety.titration_step(drug, before, after, days)
+        days_on = (ctx.occurred_at - rx.started_at).days
+        return (
+            safety.dose_within_maximum(drug, after, context.populations)
+            + schedules.lamotrigine_titration(drug, after, days_on, context.with_valproate)
+            + safety.titration_step(drug, before, after, days)
+            + (self._follow_up_timing(drug, context, ctx, follow_up, starting=False))
+        )
+
+    def _follow_up_timing(
+        self,
+        drug: Drug,
+        context: ClinicalContext,
+        ctx: CommandContext,
+        follow_up: FollowUpPlan | None,
+        *,
+        starting: bool,
+    ) -> list[Finding]:
+        """Judge the follow-up given with the command, or else the next one pending."""
+        pending = sorted(f.due_on for f in self.follow_ups.values() if f.is_pending)
+        due_on = follow_up.due_on if follow_up else (pending[0] if pending else None)
+        return schedules.follow_up_interval(
+            drug, context.age, starting, ctx.occurred_at.date(), due_on
         )
 
     def _clinical_context(
@@ -375,7 +418,7 @@ class Prescribing(PlanPart):
         ]
         age = _age(self.birth_date, at)
         populations = safety.patient_populations(age, self.conditions, active, others)
-        return ClinicalContext(active, stopped, others, populations)
+        return ClinicalContext(active, stopped, others, populations, age)
 
 
 @dataclass(frozen=True)
@@ -384,6 +427,11 @@ class ClinicalContext:
     stopped: list[tuple[Drug, datetime]]
     others: list[OtherDrug]
     populations: frozenset[str]
+    age: int | None
+
+    @property
+    def with_valproate(self) -> bool:
+        return "with_valproate" in self.populations
 
 
 def _taper_step_taken(rx: Prescription, dose: Dose) -> tuple[int | None, list[Finding]]:

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from domain.errors import InvalidValue
 
 ROLES = frozenset({"prescriber", "clinician", "auditor", "service", "admin"})
+PROFESSIONS = frozenset({"psychiatrist", "psychiatric_np", "physician_assistant", "primary_care"})
 MODALITIES = frozenset({"in_person", "telehealth"})
 EVALUATION_KINDS = frozenset({"initial", "reassessment"})
 DOSE_UNITS = frozenset({"mg", "mcg", "g", "mL", "mg/mL", "units"})
@@ -95,10 +96,13 @@ class Actor:
     role: str
     name: str | None = None
     supervisor_id: str | None = None
+    profession: str | None = None
 
     def __post_init__(self) -> None:
         require_text(self.id, "actor.invalid", "Actor id")
         require_choice(self.role, ROLES, "actor.unknown_role", "role")
+        if self.profession is not None:
+            require_choice(self.profession, PROFESSIONS, "actor.unknown_profession", "profession")
         for value in (self.name, self.supervisor_id):
             if value is not None:
                 refuse_control_characters(value, "Actor name")

@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from domain.care_plan import CarePlan, care_plan_id
 from domain.errors import CarePlanNotFound, ConcurrentUpdate
 from domain.formulary import Formulary, load_formulary
+from domain.regulations import Regulations, default_regulations
 from domain.safety import Finding
 from domain.values import (
     CommandContext,
@@ -50,10 +51,16 @@ class CarePlans(Application[UUID]):
 
     name = "CarePlans"
 
-    def __init__(self, env: Mapping[str, str] | None = None, formulary: Formulary | None = None):
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        formulary: Formulary | None = None,
+        regulations: Regulations | None = None,
+    ):
         super().__init__(env)
-        #: What the rules know about drugs; bootstrap passes CAREPLAN_FORMULARY's.
+        #: What the rules know about drugs and the law; bootstrap passes the configured files.
         self.formulary = formulary or load_formulary()
+        self.regulations = regulations or default_regulations()
 
     #: Called with every successful command's result; bootstrap uses it to make
     #: the write visible in the views before the caller hears "done".
@@ -88,6 +95,7 @@ class CarePlans(Application[UUID]):
         follow_up: FollowUpPlan | None,
         ctx: CommandContext,
         acknowledgements: Mapping[str, str] | None = None,
+        refills: int = 0,
     ) -> CommandResult:
         def act(plan: CarePlan) -> tuple[str, list[Finding]]:
             return plan.prescribe(
@@ -100,6 +108,8 @@ class CarePlans(Application[UUID]):
                 ctx,
                 formulary=self.formulary,
                 acknowledgements=acknowledgements,
+                refills=refills,
+                regulations=self.regulations,
             )
 
         return self._change(plan_id, act)

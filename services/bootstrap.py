@@ -14,6 +14,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.formulary import load_formulary
+from domain.regulations import load_regulations
 from projections.audit_trail import AuditTrail
 from projections.current_medications import CurrentMedications
 from projections.runner import ProjectionFollower
@@ -100,7 +101,8 @@ def tracking_recorder(app: CarePlans) -> TrackingRecorder:
 def bootstrap(settings: Settings | None = None) -> Careplan:
     settings = settings or Settings()
     formulary = load_formulary(settings.formulary)  # refuses a bad file before anything starts
-    app = CarePlans(env=persistence_env(settings), formulary=formulary)
+    regulations = load_regulations(settings.regulations)
+    app = CarePlans(env=persistence_env(settings), formulary=formulary, regulations=regulations)
     views = ViewStore(tracking_recorder(app))
     followers = {
         projection.name: ProjectionFollower(projection(), views, app.recorder, app.mapper)

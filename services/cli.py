@@ -178,6 +178,13 @@ def token(
     sub: Annotated[str, typer.Option(help="Actor id (the token subject).")],
     role: Annotated[str, typer.Option(help="prescriber, clinician, auditor, service or admin.")],
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    profession: Annotated[
+        str | None,
+        typer.Option(help="psychiatrist, psychiatric_np, physician_assistant or primary_care."),
+    ] = None,
+    supervisor: Annotated[
+        str | None, typer.Option(help="Supervising psychiatrist (physician assistants).")
+    ] = None,
     ttl_hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
 ) -> None:
     """Print a signed development token (HS256 with CAREPLAN_JWT_SECRET)."""
@@ -188,6 +195,11 @@ def token(
             sub=sub,
             role=role,
             name=name,
+            extra={
+                key: value
+                for key, value in (("profession", profession), ("supervisor_id", supervisor))
+                if value
+            },
             ttl=timedelta(hours=ttl_hours),
         )
     except TokenError as error:

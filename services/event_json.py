@@ -64,6 +64,8 @@ def actor_json(event: Any) -> dict[str, Any]:
         entry["name"] = actor.name
     if actor.supervisor_id:
         entry["supervisor_id"] = actor.supervisor_id
+    if actor.profession:
+        entry["profession"] = actor.profession
     return entry
 
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     formulary: Path | None = Field(
         default=None, description="An organisation's own formulary file; unset = the bundled one"
     )
+    regulations: Path | None = Field(
+        default=None, description="Controlled-substance rules with their dates; unset = bundled"
+    )
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     projections: Literal["inprocess", "external"] = "inprocess"

@@ -8,7 +8,7 @@ from typing import Any
 import jwt
 
 from domain.errors import InvalidValue
-from domain.values import ROLES, Actor
+from domain.values import PROFESSIONS, ROLES, Actor
 
 ALGORITHM = "HS256"
 
@@ -28,6 +28,10 @@ def issue_token(
 ) -> str:
     if role not in ROLES:
         msg = f"unknown role {role!r}; expected one of {', '.join(sorted(ROLES))}"
+        raise TokenError(msg)
+    profession = (extra or {}).get("profession")
+    if profession is not None and profession not in PROFESSIONS:
+        msg = f"unknown profession {profession!r}; expected one of {', '.join(sorted(PROFESSIONS))}"
         raise TokenError(msg)
     now = datetime.now(UTC)
     claims: dict[str, Any] = {"sub": sub, "role": role, "iat": now, "exp": now + ttl}
@@ -53,12 +57,14 @@ def actor_from_token(secret: str, token: str) -> Actor:
         raise TokenError("token subject is empty")
     name = claims.get("name")
     supervisor = claims.get("supervisor_id")
+    profession = claims.get("profession")
     try:
         return Actor(
             id=sub.strip(),
             role=role,
             name=name if isinstance(name, str) else None,
             supervisor_id=supervisor if isinstance(supervisor, str) else None,
+            profession=profession if isinstance(profession, str) else None,
         )
     except InvalidValue as error:
         raise TokenError(error.message) from None

@@ -117,6 +117,7 @@ class Prescribe(Command):
     route: Route = "oral"
     indication: ShortText
     follow_up: FollowUpIn | None = None
+    refills: int = Field(default=0, ge=0, le=11, description="Schedule II: none (21 CFR 1306.12).")
     acknowledgements: list[Acknowledgement] = Field(
         default_factory=list,
         max_length=20,
@@ -285,6 +286,7 @@ class ActorOut(BaseModel):
     role: str
     name: str | None = None
     supervisor_id: str | None = None
+    profession: str | None = None
 
 
 class HistoryEntry(BaseModel):

@@ -109,6 +109,7 @@ def prescribe(
         follow_up=follow_up(body.follow_up),
         ctx=context(actor, request, body.occurred_at),
         acknowledgements=acknowledged,
+        refills=body.refills,
     )
     assert result.created_id is not None
     return schemas.Prescribed(
