@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate
 from domain.errors import CarePlanNotFound, InvalidValue
 from domain.follow_ups import FollowUp, FollowUps
 from domain.monitoring import Monitoring
+from domain.monitoring_plan import RequiredMonitoring
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescribing, Prescription
 from domain.record_keeping import RecordKeeping
@@ -27,7 +28,16 @@ from domain.switching import Switching
 from domain.values import Actor, CommandContext, Diagnosis, Evaluation, require_text
 
 
-class CarePlan(Switching, Prescribing, FollowUps, Monitoring, RecordKeeping, PlanPart, Aggregate):
+class CarePlan(
+    Switching,
+    Prescribing,
+    RequiredMonitoring,
+    FollowUps,
+    Monitoring,
+    RecordKeeping,
+    PlanPart,
+    Aggregate,
+):
     """One patient's psychiatric medication care plan."""
 
     class Event(PlanEvent):

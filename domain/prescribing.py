@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from domain import interactions, safety, schedules, scope, taper_rules
+from domain import interactions, monitoring_plan, safety, schedules, scope, taper_rules
 from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
 from domain.follow_ups import FollowUp
 from domain.formulary import Drug, Formulary, OtherDrug
@@ -225,6 +225,9 @@ class Prescribing(PlanPart):
         )
         self._acknowledge(prescription_id, acknowledged, ctx)
         self._schedule(follow_up, ctx, prescription_id)
+        start = ctx.occurred_at.date()
+        items = monitoring_plan.items_for_start(known, start)
+        self._schedule_monitoring(prescription_id, known, items, ctx)  # type: ignore[attr-defined]
         return prescription_id, warnings
 
     def change_dose(
@@ -271,6 +274,10 @@ class Prescribing(PlanPart):
         )
         self._acknowledge(prescription_id, acknowledged, ctx)
         self._schedule(follow_up, ctx, prescription_id)
+        drug = formulary.drugs.get(rx.drug)
+        if drug is not None:
+            items = monitoring_plan.items_for_change(drug, ctx.occurred_at.date())
+            self._schedule_monitoring(prescription_id, drug, items, ctx)  # type: ignore[attr-defined]
         return warnings
 
     def acknowledge_warning(
@@ -378,6 +385,16 @@ class Prescribing(PlanPart):
             safety.dose_within_maximum(drug, after, context.populations)
             + schedules.lamotrigine_titration(drug, after, days_on, context.with_valproate)
             + safety.titration_step(drug, before, after, days)
+            + (
+                monitoring_plan.overdue_before_increase(
+                    drug,
+                    self.monitoring.get(rx.prescription_id, []),  # type: ignore[attr-defined]
+                    self.lab_results_by_test(),  # type: ignore[attr-defined]
+                    ctx.occurred_at.date(),
+                )
+                if after > before
+                else []
+            )
             + (self._follow_up_timing(drug, context, ctx, follow_up, starting=False))
         )
 

@@ -243,3 +243,12 @@ class TaperStep:
 
     starts_on: date
     dose: Dose
+
+
+@dataclass(frozen=True)
+class MonitoringItem:
+    """A check due on a date because of a medication (a level, a lab, a measurement)."""
+
+    test: str
+    due_on: date
+    reason: str

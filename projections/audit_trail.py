@@ -86,6 +86,13 @@ def _(event: CarePlan.MedicationSwitched) -> str:
 
 
 @summarise.register
+def _(event: CarePlan.MonitoringScheduled) -> str:
+    tests = sorted({item.test.replace("_", " ") for item in event.items})
+    first = min(item.due_on for item in event.items)
+    return f"Monitoring for {event.drug}: {', '.join(tests)} (first due {first})"
+
+
+@summarise.register
 def _(event: CarePlan.SafetyWarningAcknowledged) -> str:
     return f"Acknowledged {event.code}: {event.justification}"
 

@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.safety import Finding
-from domain.values import Actor, Diagnosis, Dose, Measurement, TaperStep
+from domain.values import Actor, Diagnosis, Dose, Measurement, MonitoringItem, TaperStep
 
 
 class DateAsISO(Transcoding):
@@ -64,3 +64,4 @@ def register_value_objects(transcoder: JSONTranscoder) -> None:
     transcoder.register(ValueObjectAsDict(Measurement, "measurement"))
     transcoder.register(ValueObjectAsDict(Finding, "finding"))
     transcoder.register(ValueObjectAsDict(TaperStep, "taper_step"))
+    transcoder.register(ValueObjectAsDict(MonitoringItem, "monitoring_item"))
