@@ -208,12 +208,13 @@ class Prescribing(PlanPart):
             + interactions.duplicate_therapy(known, context.active)
             + self._follow_up_timing(known, context, ctx, follow_up, starting=True)
         )
-        acknowledged = _acknowledged(warnings, acknowledgements)
         self._check_follow_up_date(follow_up, ctx)
         prescription_id = str(uuid4())
-        self._record(
+        self._record_checked(
             self.MedicationPrescribed,
             ctx,
+            warnings,
+            acknowledgements,
             prescription_id=prescription_id,
             drug=known.name,
             dose=dose,
@@ -221,9 +222,7 @@ class Prescribing(PlanPart):
             route=route,
             indication=indication,
             refills=refills,
-            warnings=warnings,
         )
-        self._acknowledge(prescription_id, acknowledged, ctx)
         self._schedule(follow_up, ctx, prescription_id)
         start = ctx.occurred_at.date()
         items = monitoring_plan.items_for_start(known, start)
@@ -259,20 +258,19 @@ class Prescribing(PlanPart):
         warnings = safety.refuse_blocking(
             self._dose_rules(rx, dose, formulary, ctx, follow_up) + off_plan
         )
-        acknowledged = _acknowledged(warnings, acknowledgements)
         self._check_follow_up_date(follow_up, ctx)
-        self._record(
+        self._record_checked(
             self.DoseChanged,
             ctx,
+            warnings,
+            acknowledgements,
             prescription_id=prescription_id,
             drug=rx.drug,
             dose=dose,
             previous_dose=rx.dose,
             reason=reason,
-            warnings=warnings,
             taper_step=taper_step,
         )
-        self._acknowledge(prescription_id, acknowledged, ctx)
         self._schedule(follow_up, ctx, prescription_id)
         drug = formulary.drugs.get(rx.drug)
         if drug is not None:
@@ -317,17 +315,16 @@ class Prescribing(PlanPart):
             safety.prescription_must_be_active(rx)
             + taper_rules.taper_required(drug, reason_code, rx.status == "tapering")
         )
-        acknowledged = _acknowledged(warnings, acknowledgements)
-        self._record(
+        self._record_checked(
             self.MedicationDiscontinued,
             ctx,
+            warnings,
+            acknowledgements,
             prescription_id=prescription_id,
             drug=rx.drug,
             reason_code=reason_code,
             reason=reason,
-            warnings=warnings,
         )
-        self._acknowledge(prescription_id, acknowledged, ctx)
         return warnings
 
     @property
@@ -339,6 +336,23 @@ class Prescribing(PlanPart):
             return self.prescriptions[prescription_id]
         except KeyError:
             raise PrescriptionNotFound(prescription_id) from None
+
+    def _record_checked(
+        self,
+        event_class: type[PlanEvent],
+        ctx: CommandContext,
+        warnings: list[Finding],
+        acknowledgements: Mapping[str, str] | None,
+        *,
+        prescription_id: str,
+        **data: Any,
+    ) -> None:
+        """Record a checked command's event with the warnings it raised, then the
+        acknowledgements given with it (refusing any for a warning it did not raise).
+        """
+        acknowledged = _acknowledged(warnings, acknowledgements)
+        self._record(event_class, ctx, prescription_id=prescription_id, warnings=warnings, **data)
+        self._acknowledge(prescription_id, acknowledged, ctx)
 
     def hold_for_acknowledgement(self, subject_id: str, warnings: list[Finding]) -> None:
         """Called by events: warnings wait until someone acknowledges them."""

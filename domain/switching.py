@@ -16,7 +16,7 @@ from domain import safety, taper_rules
 from domain.errors import InvalidValue, RuleViolation
 from domain.formulary import Formulary
 from domain.plan_part import PlanEvent, PlanPart
-from domain.prescribing import Prescription, _acknowledged
+from domain.prescribing import Prescription
 from domain.safety import Finding
 from domain.values import (
     SWITCH_STRATEGIES,
@@ -85,17 +85,16 @@ class Switching(PlanPart):
             if drug
             else []
         )
-        acknowledged = _acknowledged(warnings, acknowledgements)
-        self._record(
+        self._record_checked(  # type: ignore[attr-defined]
             self.TaperStarted,
             ctx,
+            warnings,
+            acknowledgements,
             prescription_id=prescription_id,
             drug=rx.drug,
             steps=list(steps),
             reason=reason,
-            warnings=warnings,
         )
-        self._acknowledge(prescription_id, acknowledged, ctx)  # type: ignore[attr-defined]
         return warnings
 
     def switch(
