@@ -4,7 +4,6 @@ play a demo course, and mint development tokens.
 
 from __future__ import annotations
 
-import signal
 import threading
 import uuid
 from datetime import timedelta
@@ -24,6 +23,7 @@ from services.demo import play_course
 from services.logging import configure_logging
 from services.publisher import Relay, ensure_topic, make_producer
 from services.settings import Settings
+from services.signals import run_until_signalled
 from services.tokens import TokenError, issue_token
 
 cli = typer.Typer(
@@ -38,14 +38,6 @@ def start(settings: Settings | None = None) -> Careplan:
     settings = settings or Settings()
     configure_logging(settings.effective_log_format, settings.log_level)
     return bootstrap(settings)
-
-
-def stop_on_signals() -> threading.Event:
-    """SIGINT/SIGTERM ask the loop to finish its batch and exit cleanly."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 @cli.command()
@@ -78,9 +70,8 @@ def project(
                     f"{follower.name}: {applied} events applied, at {follower.position()}"
                 )
             return
-        stop = stop_on_signals()
         careplan.start_followers()
-        stop.wait()
+        run_until_signalled(lambda stop: stop.wait())
     finally:
         careplan.close()
 
@@ -90,41 +81,48 @@ def relay(
     until_idle: Annotated[bool, typer.Option(help="Publish what is stored, then exit.")] = False,
 ) -> None:
     """Publish every stored event to Kafka (KAFKA_BOOTSTRAP_SERVERS), resuming where it stopped."""
-    stop = stop_on_signals()  # first: a supervisor may stop us while we are still connecting
     settings = Settings()
     if not settings.kafka_bootstrap_servers:
         errors.print(
             "[red]Set KAFKA_BOOTSTRAP_SERVERS to the broker(s), e.g. 127.0.0.1:9092.[/red]"
         )
         raise typer.Exit(2)
+    # Start-up runs inside the loop's thread too: a stop while connecting is honoured.
+    run_until_signalled(lambda stop: relay_until(stop, settings, until_idle=until_idle))
+
+
+def relay_until(stop: threading.Event, settings: Settings, *, until_idle: bool) -> int:
     careplan = start(settings)
-    servers = settings.kafka_bootstrap_servers
-    ensure_topic(
-        servers,
-        settings.kafka_topic,
-        partitions=settings.kafka_partitions,
-        replication_factor=settings.kafka_replication_factor,
-    )
-    publisher = Relay(
-        recorder=careplan.app.recorder,
-        mapper=careplan.app.mapper,
-        tracking=careplan.views.tracking,
-        producer=make_producer(servers),
-        topic=settings.kafka_topic,
-        source=settings.event_source,
-        batch_size=settings.relay_batch_size,
-    )
-    log.info("relay.started", topic=settings.kafka_topic, position=publisher.position())
     try:
-        published = publisher.run(
-            stop,
-            poll_seconds=settings.relay_poll_seconds,
-            until_idle=until_idle,
-            on_error=None if until_idle else lambda e: log.error("relay.failed", error=str(e)),
+        servers = settings.kafka_bootstrap_servers or ""
+        ensure_topic(
+            servers,
+            settings.kafka_topic,
+            partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication_factor,
         )
+        publisher = Relay(
+            recorder=careplan.app.recorder,
+            mapper=careplan.app.mapper,
+            tracking=careplan.views.tracking,
+            producer=make_producer(servers),
+            topic=settings.kafka_topic,
+            source=settings.event_source,
+            batch_size=settings.relay_batch_size,
+        )
+        log.info("relay.started", topic=settings.kafka_topic, position=publisher.position())
+        try:
+            published = publisher.run(
+                stop,
+                poll_seconds=settings.relay_poll_seconds,
+                until_idle=until_idle,
+                on_error=None if until_idle else lambda e: log.error("relay.failed", error=str(e)),
+            )
+        finally:
+            publisher.close()
         log.info("relay.stopped", published=published, position=publisher.position())
+        return published
     finally:
-        publisher.close()
         careplan.close()
 
 

@@ -1,0 +1,56 @@
+"""Long-running commands stop cleanly on SIGTERM, whenever it arrives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from services.signals import run_until_signalled
+from tests.integration.test_relay import CAREPLAN_SCRIPT, cli_env  # noqa: F401 (fixture)
+
+
+def test_a_worker_loop_stops_when_the_process_is_signalled() -> None:
+    def loop(stop: threading.Event) -> str:
+        while not stop.wait(0.01):
+            pass
+        return "stopped cleanly"
+
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    assert run_until_signalled(loop) == "stopped cleanly"
+
+
+def test_an_error_in_the_worker_reaches_the_caller() -> None:
+    def broken(stop: threading.Event) -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        run_until_signalled(broken)
+
+
+# Before about half a second Python is still importing and the default action of
+# SIGTERM applies (exit -15, nothing done yet); from then on the stop is clean.
+@pytest.mark.parametrize("after_seconds", [1.0, 2.5])
+def test_the_relay_exits_zero_on_sigterm_while_connecting_or_following(
+    cli_env: dict[str, str],  # noqa: F811
+    tmp_path: Path,
+    after_seconds: float,
+) -> None:
+    log = tmp_path / "relay.log"
+    with log.open("w") as out:
+        relay = subprocess.Popen(
+            [str(CAREPLAN_SCRIPT), "relay"], env=cli_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        time.sleep(after_seconds)
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(timeout=15) == 0, log.read_text()
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait(timeout=10)
