@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS audit_trail (
     actor_name TEXT,
     occurred_at TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
-    summary TEXT NOT NULL
+    summary TEXT NOT NULL,
+    in_error TEXT
 )"""
 # Cursor pagination walks position order within a filter, so each filter
 # column leads an index that ends in position.
@@ -49,6 +50,36 @@ def summarise(event: Any) -> str:
 @summarise.register
 def _(event: CarePlan.CarePlanOpened) -> str:
     return "Care plan opened"
+
+
+@summarise.register
+def _(event: CarePlan.TherapyReferralMade) -> str:
+    therapy = event.therapy.replace("_", " ")
+    return f"Referred for {therapy} to {event.to_whom} ({event.urgency}): {event.reason}"
+
+
+@summarise.register
+def _(event: CarePlan.CareTeamChanged) -> str:
+    who = f"{event.name} ({event.member_id})" if event.name else event.member_id
+    summary = f"{who} {event.change} the care team as {event.role_in_care.replace('_', ' ')}"
+    if event.change == "joined" and event.supervisor_id:
+        summary += f", supervised by {event.supervisor_id}"
+    return summary
+
+
+@summarise.register
+def _(event: CarePlan.EntryMarkedInError) -> str:
+    return f"Entry {event.entry_version} ({event.entry_type}) marked in error: {event.reason}"
+
+
+@summarise.register
+def _(event: CarePlan.CarePlanClosed) -> str:
+    summary = f"Care plan closed ({event.reason.replace('_', ' ')})"
+    if event.note:
+        summary += f": {event.note}"
+    if event.cancelled_follow_ups:
+        summary += f"; {len(event.cancelled_follow_ups)} pending follow-up(s) cancelled"
+    return summary
 
 
 @summarise.register
@@ -121,7 +152,7 @@ class AuditTrail(Projection):
             """
             INSERT INTO audit_trail VALUES (
                 %(position)s, %(plan)s, %(version)s, %(type)s, %(actor)s, %(role)s, %(name)s,
-                %(occurred)s, %(recorded)s, %(summary)s)
+                %(occurred)s, %(recorded)s, %(summary)s, NULL)
             ON CONFLICT (position) DO NOTHING""",
             {
                 "position": position,
@@ -136,6 +167,17 @@ class AuditTrail(Projection):
                 "summary": summarise(event),
             },
         )
+        if isinstance(event, CarePlan.EntryMarkedInError):  # the marked entry keeps its row
+            sql.execute(
+                """
+                UPDATE audit_trail SET in_error = %(reason)s
+                 WHERE care_plan_id = %(plan)s AND version = %(version)s""",
+                {
+                    "reason": event.reason,
+                    "plan": str(event.originator_id),
+                    "version": event.entry_version,
+                },
+            )
 
 
 def encode_cursor(position: int) -> str:

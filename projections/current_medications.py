@@ -106,6 +106,19 @@ class CurrentMedications(Projection):
             },
         )
 
+    @process.register
+    def _marked_in_error(self, event: CarePlan.EntryMarkedInError, sql: Sql, position: int) -> None:
+        """A prescription entered in error was never taken: it leaves the active list."""
+        if event.entry_type != "MedicationPrescribed":
+            return
+        sql.execute(
+            """
+            UPDATE current_medications
+               SET status = 'entered_in_error', ended_at = NULL, version = %(version)s
+             WHERE prescription_id = %(rx)s""",
+            {"rx": event.subject_id, "version": event.originator_version},
+        )
+
 
 def active_medications(store: ViewStore, care_plan_id: str) -> list[dict[str, Any]]:
     """The plan's active prescriptions, oldest first."""

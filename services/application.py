@@ -231,6 +231,54 @@ class CarePlans(Application[UUID]):
 
     # -- care team and record keeping: referrals, care team, corrections, closing --
 
+    def refer_to_therapy(
+        self,
+        plan_id: UUID | str,
+        *,
+        therapy: str,
+        to_whom: str,
+        reason: str,
+        urgency: str,
+        ctx: CommandContext,
+    ) -> CommandResult:
+        return self._change(
+            plan_id, lambda plan: plan.refer_to_therapy(therapy, to_whom, reason, urgency, ctx)
+        )
+
+    def change_care_team(
+        self,
+        plan_id: UUID | str,
+        *,
+        member_id: str,
+        role_in_care: str,
+        change: str,
+        ctx: CommandContext,
+        name: str | None = None,
+        supervisor_id: str | None = None,
+    ) -> CommandResult:
+        return self._change(
+            plan_id,
+            lambda plan: plan.change_care_team(
+                member_id, role_in_care, change, ctx, name=name, supervisor_id=supervisor_id
+            ),
+        )
+
+    def mark_entry_in_error(
+        self, plan_id: UUID | str, *, version: int, reason: str, ctx: CommandContext
+    ) -> CommandResult:
+        """The plan keeps no history, so the entry being corrected is read from the store."""
+
+        def act(plan: CarePlan) -> None:
+            stored = list(self.events.get(plan.id, gt=version - 1, lte=version))
+            plan.mark_entry_in_error(version, stored[0] if stored else None, reason, ctx)
+
+        return self._change(plan_id, act)
+
+    def close_care_plan(
+        self, plan_id: UUID | str, *, reason: str, note: str | None, ctx: CommandContext
+    ) -> CommandResult:
+        return self._change(plan_id, lambda plan: plan.close(reason, note, ctx))
+
     # -- queries --------------------------------------------------------------
 
     def care_plan(self, plan_id: UUID | str, version: int | None = None) -> CarePlan:

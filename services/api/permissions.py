@@ -15,6 +15,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "prescription.write": frozenset({"prescriber"}),
     "follow_up.schedule": frozenset({"prescriber", "clinician"}),
     "follow_up.complete": frozenset({"prescriber", "clinician"}),
+    "therapy_referral.make": frozenset({"prescriber", "clinician"}),
+    "care_team.change": frozenset({"prescriber"}),
+    # A clinician corrects only entries they recorded (checked by the domain: entry.not_yours).
+    "entry.mark_in_error": frozenset({"prescriber", "clinician"}),
+    "care_plan.close": frozenset({"prescriber"}),
     "medications.read": CLINICAL_READERS | {"service"},
     "history.read": CLINICAL_READERS,
     "audit.read": CLINICAL_READERS,

@@ -312,6 +312,9 @@ class AuditEntry(BaseModel):
     occurred_at: datetime
     recorded_at: datetime
     summary: str
+    in_error: str | None = Field(
+        default=None, description="Why the entry was marked in error, if it was; it stays listed."
+    )
 
 
 class AuditPage(BaseModel):

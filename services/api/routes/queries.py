@@ -154,6 +154,7 @@ def read_audit_trail(
                 occurred_at=row["occurred_at"],
                 recorded_at=row["recorded_at"],
                 summary=row["summary"],
+                in_error=row["in_error"],
             )
             for row in rows
         ],
