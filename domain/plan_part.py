@@ -40,12 +40,16 @@ class PlanPart:
     def _init_state(self) -> None:
         """Each part sets up its own state, cooperatively (called once, on opening)."""
 
-    def _record(self, event_class: type[PlanEvent], ctx: CommandContext, **data: Any) -> None:
-        """Record an event of this plan, refusing what cannot have happened."""
+    def require_open(self) -> None:
+        """A closed plan takes no more commands, whatever else they would have said."""
         if self.status == "closed":
             raise RuleViolation(
                 "care_plan.closed", f"Care plan {self.id} is closed; open a new one to continue."
             )
+
+    def _record(self, event_class: type[PlanEvent], ctx: CommandContext, **data: Any) -> None:
+        """Record an event of this plan, refusing what cannot have happened."""
+        self.require_open()
         if ctx.occurred_at < self.opened_at:
             raise InvalidValue(
                 "time.before_plan_opened",

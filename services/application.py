@@ -303,6 +303,7 @@ class CarePlans(Application[UUID]):
 
     def _change(self, plan_id: UUID | str, act: Callable[[CarePlan], Any]) -> CommandResult:
         plan = self.care_plan(plan_id)
+        plan.require_open()  # before any rule: "closed" is the answer, not a rule's detail
         outcome = act(plan)
         created_id, warnings = _split_outcome(outcome)
         return self._commit(plan, warnings, created_id)

@@ -102,3 +102,22 @@ class TestConcurrentWriters:
         assert len(plan.follow_ups) == len(accepted)
         assert sorted(accepted) == list(range(2, 2 + len(accepted)))
         assert all(c.code == "care_plan.concurrent_update" for c in conflicts)
+
+
+class TestClosedPlans:
+    def test_every_command_on_a_closed_plan_answers_closed_first(self, careplan: Careplan) -> None:
+        plan_id = careplan.app.open_care_plan("pt-closed", now()).care_plan_id
+        careplan.app.close_care_plan(plan_id, reason="patient_declined", note=None, ctx=now())
+        with pytest.raises(RuleViolation) as refused:
+            # Without the closure this would be refused for the missing evaluation.
+            careplan.app.prescribe(
+                plan_id,
+                drug="sertraline",
+                dose=Dose(Decimal(25), "mg"),
+                frequency="daily",
+                route="oral",
+                indication="MDD",
+                follow_up=None,
+                ctx=now(),
+            )
+        assert refused.value.code == "care_plan.closed"
