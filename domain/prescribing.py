@@ -437,15 +437,20 @@ class Prescribing(PlanPart):
             for rx in self.active_prescriptions
             if rx.drug in formulary.drugs and rx is not excluding
         ]
+        excluded_drug = formulary.drugs.get(excluding.drug) if excluding else None
         stopped = [
             (formulary.drugs[rx.drug], rx.ended_at)
             for rx in self.prescriptions.values()
             if rx.ended_at is not None and rx.drug in formulary.drugs
         ]
-        others = [
+        recognised = [formulary.recognise(text) for text in self.current_medications]
+        others = [found for found in recognised if isinstance(found, OtherDrug)]
+        # Psychiatric drugs prescribed elsewhere ("Prozac 20 mg" in the evaluation) are
+        # taken all the same: the interaction rules must see them.
+        active += [
             found
-            for text in self.current_medications
-            if isinstance(found := formulary.recognise(text), OtherDrug)
+            for found in recognised
+            if isinstance(found, Drug) and found not in active and found is not excluded_drug
         ]
         age = _age(self.birth_date, at)
         populations = safety.patient_populations(age, self.conditions, active, others)

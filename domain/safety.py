@@ -105,22 +105,24 @@ def refuse_blocking(findings: Iterable[Finding]) -> list[Finding]:
 
 # -- dosing -------------------------------------------------------------------
 
-DOSES_PER_DAY: dict[str, Decimal] = {
-    "daily": Decimal(1),
-    "twice_daily": Decimal(2),
-    "three_times_daily": Decimal(3),
-    "four_times_daily": Decimal(4),
-    "at_bedtime": Decimal(1),
-    "every_other_day": Decimal("0.5"),
-    "weekly": Decimal(1) / Decimal(7),
+# Doses per day as (doses, days): exact, so 140 mg weekly is 20 mg/day, not 20.000…01.
+DOSES_PER_DAY: dict[str, tuple[int, int]] = {
+    "daily": (1, 1),
+    "twice_daily": (2, 1),
+    "three_times_daily": (3, 1),
+    "four_times_daily": (4, 1),
+    "at_bedtime": (1, 1),
+    "every_other_day": (1, 2),
+    "weekly": (1, 7),
     # As needed: judged per dose taken once a day; the PRN ceiling is the prescriber's.
-    "as_needed": Decimal(1),
+    "as_needed": (1, 1),
 }
 
 
 def daily_amount(amount: Decimal, frequency: str) -> Decimal:
     """Amount per day, as labels state maxima (mg/day)."""
-    return (amount * DOSES_PER_DAY[frequency]).normalize()
+    doses, days = DOSES_PER_DAY[frequency]
+    return (amount * doses / days).normalize()
 
 
 def _mg(amount: Decimal) -> str:

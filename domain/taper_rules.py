@@ -30,7 +30,8 @@ def taper_required(drug: Drug | None, reason_code: str, tapering: bool) -> list[
     (an adverse reaction) or another drug takes over at once (a direct switch); those
     warn and need a justification.
     """
-    if drug is None or not drug.needs_taper or tapering or reason_code == "taper_completed":
+    # "taper_completed" is a reason, not a taper: without one the stop is still abrupt.
+    if drug is None or not drug.needs_taper or tapering:
         return []
     severity = "warn" if reason_code in ("adverse_reaction", "switched") else "block"
     return [
