@@ -1,0 +1,413 @@
+"""Stored events are kept forever: every version ever written must still load.
+
+Every CarePlan event class declares its ``class_version``; a class at version N > 1
+has upcasters ``upcast_v1_v2`` … ``upcast_vN-1_vN``. Here an event stored by the
+previous version (the JSON the first release wrote, see ``V1_STATES``) goes through
+the application's mapper and comes out with the new fields defaulted as the
+upcaster says, and a plan recorded entirely in v1 events loads as expected.
+Current events of every class survive a round trip through the mapper unchanged.
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from domain.care_plan import CarePlan
+from domain.scales import validated_measurement
+from domain.values import Actor, Diagnosis, Evaluation, FollowUpPlan, TaperStep
+from services.application import CarePlans
+from tests.unit.clinic import DR_ADA, FORMULARY, NOW, NURSE_SAM, ctx, in_weeks, mg
+
+APP = CarePlans(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, formulary=FORMULARY)
+
+
+def plan_event_classes() -> dict[str, type[CarePlan.Event]]:
+    """Every event class nested in CarePlan (the base ``Event`` itself aside)."""
+    return {
+        name: value
+        for name, value in inspect.getmembers(CarePlan, inspect.isclass)
+        if issubclass(value, CarePlan.Event) and value is not CarePlan.Event
+    }
+
+
+EVENT_CLASSES = plan_event_classes()
+# eventsourcing's default creation event: CarePlan.open records CarePlanOpened instead.
+NEVER_RECORDED = frozenset({"Created"})
+VERSIONED = sorted(name for name, cls in EVENT_CLASSES.items() if cls.class_version > 1)
+
+
+def on_day(day: int, actor: Actor = DR_ADA) -> Any:
+    return ctx(actor, NOW + timedelta(days=day))
+
+
+def a_full_history() -> list[CarePlan.Event]:
+    """One plan that records every kind of event, each v2 field with a non-default value
+    (an upcaster that ran on a current event would show)."""
+    plan = CarePlan.open("pt-7", on_day(0), birth_date=date(1980, 5, 17))
+    plan.record_evaluation(
+        Evaluation(
+            "initial",
+            "in_person",
+            (Diagnosis("F31.11", "Bipolar I disorder, current episode manic, mild"),),
+            symptoms=("pressured speech",),
+            current_medications=("Ibuprofen 400 mg as needed",),
+            conditions=frozenset({"renal_impairment_mild_moderate"}),
+        ),
+        on_day(0),
+    )
+    lithium, _ = plan.prescribe(
+        "lithium",
+        mg("300"),
+        "twice_daily",
+        "oral",
+        "bipolar I",
+        in_weeks(1),
+        on_day(0),
+        formulary=FORMULARY,
+        refills=2,
+    )
+    plan.acknowledge_warning(lithium, "interaction.lithium_level", "level in 5 days", on_day(0))
+    plan.change_dose(
+        lithium, mg("600"), "mania persists", None, on_day(1), formulary=FORMULARY
+    )  # warns: a step above the usual one, sooner than usual
+    paroxetine, _ = plan.prescribe(
+        "paroxetine",
+        mg("20"),
+        "daily",
+        "oral",
+        "depression",
+        None,
+        on_day(2),
+        formulary=FORMULARY,
+    )
+    steps = [TaperStep(NOW.date() + timedelta(days=3), mg("10"))]
+    plan.start_taper(paroxetine, steps, "remission", on_day(3), formulary=FORMULARY)
+    plan.change_dose(paroxetine, mg("10"), "taper step 1", None, on_day(3), formulary=FORMULARY)
+    plan.discontinue(
+        paroxetine, "taper done", on_day(4), reason_code="taper_completed", formulary=FORMULARY
+    )
+    sertraline, _ = plan.prescribe(
+        "sertraline",
+        mg("50"),
+        "daily",
+        "oral",
+        "depression",
+        None,
+        on_day(4),
+        formulary=FORMULARY,
+    )
+    plan.switch(
+        sertraline,
+        strategy="direct",
+        reason="vivid dreams",
+        drug="mirtazapine",
+        dose=mg("15"),
+        frequency="at_bedtime",
+        route="oral",
+        indication="depression",
+        follow_up=None,
+        ctx=on_day(4),
+        formulary=FORMULARY,
+        acknowledgements={"discontinuation.taper_required": "switching today"},
+    )
+    stray = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=9)), on_day(4))
+    (follow_up_id, *_) = plan.follow_ups
+    plan.complete_follow_up(
+        follow_up_id,
+        "in_person",
+        [validated_measurement("PHQ-9", 8)],
+        ["tremor"],
+        "daily",
+        on_day(7, NURSE_SAM),
+    )
+    plan.refer_to_therapy("cbt", "Dr Lin", "relapse prevention", "routine", on_day(7))
+    plan.change_care_team(
+        "pa-kim", "physician_assistant", "joined", on_day(7), name="Kim", supervisor_id="dr-ada"
+    )
+    scheduled = next(e for e in plan.pending_events if getattr(e, "follow_up_id", None) == stray)
+    plan.mark_entry_in_error(scheduled.originator_version, scheduled, "wrong patient", on_day(8))
+    plan.close("transferred", "moved to Leeds", on_day(9))
+    return list(plan.collect_events())
+
+
+HISTORY = a_full_history()
+SAMPLES = {type(e).__name__: e for e in HISTORY}
+
+
+def round_trip(event: Any) -> Any:
+    return APP.mapper.to_domain_event(APP.mapper.to_stored_event(event))
+
+
+class TestEveryEventClassIsVersioned:
+    def test_every_nested_event_class_declares_an_integer_class_version(self) -> None:
+        assert len(EVENT_CLASSES) >= 15
+        for name, cls in EVENT_CLASSES.items():
+            version = getattr(cls, "class_version", None)
+            assert type(version) is int, name
+            assert version >= 1, name
+
+    @pytest.mark.parametrize("name", VERSIONED)
+    def test_a_versioned_class_can_upcast_from_every_older_version(self, name: str) -> None:
+        cls = EVENT_CLASSES[name]
+        for old in range(1, cls.class_version):
+            assert callable(getattr(cls, f"upcast_v{old}_v{old + 1}", None)), (name, old)
+
+    def test_the_versioned_classes_are_the_ones_the_readme_names(self) -> None:
+        assert VERSIONED == [
+            "CarePlanOpened",
+            "DoseChanged",
+            "EvaluationRecorded",
+            "MedicationDiscontinued",
+            "MedicationPrescribed",
+        ]
+
+    def test_the_sample_history_holds_every_recorded_event_class(self) -> None:
+        """A new event class needs a sample in ``a_full_history`` (and, once it changes,
+        an upcaster and a v1 state here)."""
+        assert set(SAMPLES) == set(EVENT_CLASSES) - NEVER_RECORDED
+
+
+class TestCurrentEventsRoundTrip:
+    @pytest.mark.parametrize("name", sorted(set(EVENT_CLASSES) - NEVER_RECORDED))
+    def test_a_current_event_comes_back_unchanged_from_the_mapper(self, name: str) -> None:
+        for event in (e for e in HISTORY if type(e).__name__ == name):
+            stored = APP.mapper.to_stored_event(event)
+            assert stored.topic == f"domain.care_plan:CarePlan.{name}"
+            back = APP.mapper.to_domain_event(stored)
+            assert type(back) is type(event)
+            assert vars(back) == vars(event)
+
+    def test_the_v2_fields_of_the_samples_are_not_defaults(self) -> None:
+        """So an upcaster run on a current event would be seen above."""
+        assert SAMPLES["CarePlanOpened"].birth_date == date(1980, 5, 17)
+        assert SAMPLES["EvaluationRecorded"].conditions == ["renal_impairment_mild_moderate"]
+        prescribed = next(e for e in HISTORY if isinstance(e, CarePlan.MedicationPrescribed))
+        assert (prescribed.refills, [w.code for w in prescribed.warnings]) == (
+            2,
+            ["interaction.lithium_level"],
+        )
+        changes = [e for e in HISTORY if isinstance(e, CarePlan.DoseChanged)]
+        assert changes[0].warnings
+        assert changes[1].taper_step == 1
+        stopped = SAMPLES["MedicationDiscontinued"]  # the last one: the direct switch
+        assert (stopped.reason_code, [w.code for w in stopped.warnings]) == (
+            "switched",
+            ["discontinuation.taper_required"],
+        )
+
+    def test_a_plan_replayed_from_round_tripped_events_is_the_same_plan(self) -> None:
+        rebuilt = original = None
+        for event in HISTORY:
+            original = event.mutate(original)
+            rebuilt = round_trip(event).mutate(rebuilt)
+        assert rebuilt is not None
+        assert original is not None
+        assert _state(rebuilt) == _state(original)
+        assert rebuilt.status == "closed"
+
+
+# -- events as the first release stored them -----------------------------------------
+
+V1_TIME = datetime(2026, 1, 5, 10, 15, tzinfo=UTC)
+
+
+def _tagged(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A value object as the transcoder wrote it (``_type_``/``_data_``), written by hand so
+    it carries only the fields that version had (the v1 Actor had no ``profession``)."""
+    return {"_type_": name, "_data_": data}
+
+
+V1_ACTOR = _tagged(
+    "actor", {"id": "dr-ada", "role": "prescriber", "name": "Dr Ada", "supervisor_id": None}
+)
+V1_PRESCRIPTION = "5b0c2f7e-5d0f-4b7e-9a57-1f0f4d1f3e21"
+
+
+def _envelope(minutes: int) -> dict[str, Any]:
+    at = V1_TIME + timedelta(minutes=minutes)
+    return {
+        "timestamp": at + timedelta(seconds=1),
+        "actor": V1_ACTOR,
+        "occurred_at": at,
+        "correlation_id": f"req-v1-{minutes}",
+    }
+
+
+# The state each v2 class's previous version stored, by the field lists of the first
+# release (commit 1ee1780: the fields v2 added are the ones its upcaster sets).
+V1_STATES: dict[str, dict[str, Any]] = {
+    "CarePlanOpened": {
+        **_envelope(0),
+        "originator_topic": "domain.care_plan:CarePlan",
+        "patient_id": "pt-v1",
+    },
+    "EvaluationRecorded": {
+        **_envelope(1),
+        "kind": "initial",
+        "modality": "in_person",
+        "diagnoses": [_tagged("diagnosis", {"code": "F32.1", "display": "MDD, moderate"})],
+        "symptoms": ["low mood"],
+        "current_medications": ["ibuprofen"],
+        "supplements": [],
+        "allergies": ["penicillin"],
+        "duration": "3 months",
+        "functional_impact": None,
+        "history": None,
+        "sleep": "early waking",
+        "stress": None,
+        "substance_use": None,
+    },
+    "MedicationPrescribed": {
+        **_envelope(2),
+        "prescription_id": V1_PRESCRIPTION,
+        "drug": "sertraline",
+        "dose": _tagged("dose", {"amount": "25", "unit": "mg"}),
+        "frequency": "daily",
+        "route": "oral",
+        "indication": "MDD",
+    },
+    "DoseChanged": {
+        **_envelope(3),
+        "prescription_id": V1_PRESCRIPTION,
+        "drug": "sertraline",
+        "dose": _tagged("dose", {"amount": "50", "unit": "mg"}),
+        "previous_dose": _tagged("dose", {"amount": "25", "unit": "mg"}),
+        "reason": "tolerating well",
+    },
+    "MedicationDiscontinued": {
+        **_envelope(4),
+        "prescription_id": V1_PRESCRIPTION,
+        "drug": "sertraline",
+        "reason": "remission for 9 months",
+    },
+}
+# What each upcaster sets: the v2 fields and their defaults.
+UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
+    "CarePlanOpened": {"birth_date": None},
+    "EvaluationRecorded": {"conditions": []},
+    "MedicationPrescribed": {"refills": 0, "warnings": []},
+    "DoseChanged": {"warnings": [], "taper_step": None},
+    "MedicationDiscontinued": {"reason_code": "other", "warnings": []},
+}
+V1_ORDER = [
+    "CarePlanOpened",
+    "EvaluationRecorded",
+    "MedicationPrescribed",
+    "DoseChanged",
+    "MedicationDiscontinued",
+]
+
+
+def stored_v1(name: str, plan_id: UUID, version: int) -> StoredEvent:
+    """The stored event the first release wrote: no ``class_version`` in the state."""
+    return StoredEvent(
+        originator_id=plan_id,
+        originator_version=version,
+        topic=f"domain.care_plan:CarePlan.{name}",
+        state=APP.mapper.transcoder.encode(V1_STATES[name]),
+    )
+
+
+def v1_history(plan_id: UUID) -> list[StoredEvent]:
+    return [stored_v1(name, plan_id, n) for n, name in enumerate(V1_ORDER, start=1)]
+
+
+class TestEventsStoredByTheFirstRelease:
+    def test_every_versioned_class_has_a_v1_state_and_its_defaults(self) -> None:
+        assert set(V1_STATES) == set(UPCAST_DEFAULTS) == set(VERSIONED)
+        for name in VERSIONED:
+            assert EVENT_CLASSES[name].class_version == 2, f"{name}: add its v2 state here"
+
+    @pytest.mark.parametrize("name", VERSIONED)
+    def test_a_v1_event_loads_with_the_new_fields_defaulted(self, name: str) -> None:
+        plan_id = uuid4()
+        stored = stored_v1(name, plan_id, 1)
+        assert b"class_version" not in stored.state
+        event = APP.mapper.to_domain_event(stored)
+        assert type(event) is EVENT_CLASSES[name]
+        added = set(vars(event)) - set(V1_STATES[name]) - {"originator_id", "originator_version"}
+        assert {field: getattr(event, field) for field in added} == UPCAST_DEFAULTS[name]
+        # Every field a current event of the class has, the upcast one has too.
+        assert set(vars(event)) == set(vars(SAMPLES[name]))
+        assert (event.originator_id, event.originator_version) == (plan_id, 1)
+        assert event.actor == Actor("dr-ada", "prescriber", name="Dr Ada")
+        assert event.occurred_at == V1_TIME + timedelta(minutes=V1_ORDER.index(name))
+
+    def test_the_present_fields_of_a_v1_event_keep_their_values(self) -> None:
+        prescribed = APP.mapper.to_domain_event(stored_v1("MedicationPrescribed", uuid4(), 3))
+        assert (prescribed.drug, prescribed.dose, prescribed.frequency) == (
+            "sertraline",
+            mg("25"),
+            "daily",
+        )
+        evaluation = APP.mapper.to_domain_event(stored_v1("EvaluationRecorded", uuid4(), 2))
+        assert evaluation.diagnoses == [Diagnosis("F32.1", "MDD, moderate")]
+        assert evaluation.allergies == ["penicillin"]
+
+    def test_a_plan_recorded_in_v1_events_loads_with_the_expected_state(self) -> None:
+        plan_id = uuid4()
+        APP.recorder.insert_events(v1_history(plan_id)[:4])
+        plan = APP.care_plan(plan_id)
+        assert (plan.version, plan.patient_id, plan.birth_date, plan.status) == (
+            4,
+            "pt-v1",
+            None,
+            "open",
+        )
+        assert plan.opened_at == V1_TIME
+        assert plan.has_initial_evaluation
+        assert plan.conditions == set()
+        assert plan.current_medications == ["ibuprofen"]
+        assert plan.pending_acknowledgements == {}
+        rx = plan.prescription(V1_PRESCRIPTION)
+        assert (rx.drug, rx.dose, rx.frequency, rx.status) == (
+            "sertraline",
+            mg("50"),
+            "daily",
+            "active",
+        )
+        assert rx.started_at == V1_TIME + timedelta(minutes=2)
+        assert rx.last_changed_at == V1_TIME + timedelta(minutes=3)
+        assert rx.taper_steps_taken == 0
+
+    def test_a_v1_stop_loads_with_the_other_reason_code(self) -> None:
+        plan_id = uuid4()
+        APP.recorder.insert_events(v1_history(plan_id))
+        plan = APP.care_plan(plan_id)
+        rx = plan.prescription(V1_PRESCRIPTION)
+        assert (rx.status, rx.end_reason_code, rx.end_reason) == (
+            "discontinued",
+            "other",
+            "remission for 9 months",
+        )
+        assert plan.active_prescriptions == []
+        assert APP.care_plan(plan_id, version=4).prescription(V1_PRESCRIPTION).is_active
+
+    def test_a_v1_plan_takes_new_commands_and_its_new_events_load(self) -> None:
+        plan_id = uuid4()
+        APP.recorder.insert_events(v1_history(plan_id)[:4])
+        APP.change_dose(
+            plan_id,
+            V1_PRESCRIPTION,
+            dose=mg("100"),
+            reason="partial response",
+            follow_up=FollowUpPlan(V1_TIME.date() + timedelta(days=44)),
+            ctx=ctx(at=V1_TIME + timedelta(days=30)),
+        )
+        plan = APP.care_plan(plan_id)
+        assert plan.version == 6  # DoseChanged v2 and its follow-up
+        assert plan.prescription(V1_PRESCRIPTION).dose == mg("100")
+        history = list(APP.history(plan_id))
+        assert [type(e).__name__ for e in history[-2:]] == ["DoseChanged", "FollowUpScheduled"]
+        assert history[-2].previous_dose.amount == Decimal("50")
+
+
+def _state(plan: CarePlan) -> dict[str, Any]:
+    return {k: v for k, v in vars(plan).items() if k != "_pending_events"}
