@@ -1,4 +1,10 @@
-"""Follow-ups: planned contacts to monitor symptoms, side effects and adherence."""
+"""Follow-ups: planned contacts to monitor symptoms, side effects and adherence.
+
+A follow-up is pending ("scheduled") until it is completed, missed or cancelled;
+rescheduling keeps it pending with a new date. A follow-up that passes its due
+date is overdue and belongs on a worklist (CLINICAL.md), so each ending is recorded
+as its own event with why: "missed" and "cancelled" mean different things there.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,14 @@ from uuid import uuid4
 
 from domain.errors import FollowUpNotFound, InvalidValue, RuleViolation
 from domain.plan_part import PlanEvent, PlanPart
-from domain.values import MODALITIES, CommandContext, FollowUpPlan, Measurement, require_choice
+from domain.values import (
+    MODALITIES,
+    CommandContext,
+    FollowUpPlan,
+    Measurement,
+    require_choice,
+    require_text,
+)
 
 # Reassessment is regular care: nothing is planned further ahead than this.
 MAX_FOLLOW_UP_HORIZON = timedelta(days=2 * 366)
@@ -24,6 +37,7 @@ class FollowUp:
     modality: str
     purpose: str
     prescription_id: str | None = None
+    #: scheduled (pending), completed, missed, cancelled, or entered_in_error
     status: str = "scheduled"
     completed_at: datetime | None = None
     measurements: list[Measurement] = field(default_factory=list)
@@ -67,6 +81,31 @@ class FollowUps(PlanPart):
             follow_up.completed_at = self.occurred_at
             follow_up.measurements = list(self.measurements)
 
+    class FollowUpMissed(PlanEvent):
+        follow_up_id: str
+        note: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.follow_ups[self.follow_up_id].status = "missed"
+
+    class FollowUpCancelled(PlanEvent):
+        follow_up_id: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.follow_ups[self.follow_up_id].status = "cancelled"
+
+    class FollowUpRescheduled(PlanEvent):
+        follow_up_id: str
+        due_on: date
+        modality: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            follow_up = aggregate.follow_ups[self.follow_up_id]
+            follow_up.due_on = self.due_on
+            follow_up.modality = self.modality
+
     def schedule_follow_up(self, plan: FollowUpPlan, ctx: CommandContext) -> str:
         """Plan a contact to monitor symptoms, side effects and adherence."""
         self._check_follow_up_date(plan, ctx)
@@ -86,11 +125,7 @@ class FollowUps(PlanPart):
         """Record the visit: scale totals, side effects the patient reports, adherence."""
         follow_up = self.follow_up(follow_up_id)
         require_choice(modality, MODALITIES, "follow_up.unknown_modality", "modality")
-        if not follow_up.is_pending:
-            raise RuleViolation(
-                "follow_up.not_pending",
-                f"Follow-up {follow_up_id} is already {follow_up.status}.",
-            )
+        require_pending(follow_up)
         self._record(
             self.FollowUpCompleted,
             ctx,
@@ -99,6 +134,51 @@ class FollowUps(PlanPart):
             measurements=list(measurements),
             side_effects=[s.strip() for s in side_effects if s.strip()],
             adherence=adherence.strip() if adherence and adherence.strip() else None,
+        )
+
+    def mark_follow_up_missed(
+        self, follow_up_id: str, note: str | None, ctx: CommandContext
+    ) -> None:
+        """The patient did not attend: recorded once the day has come, so it can be chased."""
+        follow_up = self.follow_up(follow_up_id)
+        require_pending(follow_up)
+        require_due(follow_up, ctx.occurred_at.date())
+        note = require_text(note, "follow_up.invalid", "Note") if note and note.strip() else None
+        self._record(self.FollowUpMissed, ctx, follow_up_id=follow_up_id, note=note)
+
+    def cancel_follow_up(self, follow_up_id: str, reason: str, ctx: CommandContext) -> None:
+        """Call off a planned contact, saying why (it leaves the worklist, not the record)."""
+        follow_up = self.follow_up(follow_up_id)
+        reason = require_text(reason, "follow_up.reason_required", "Reason for cancelling")
+        require_pending(follow_up)
+        self._record(self.FollowUpCancelled, ctx, follow_up_id=follow_up_id, reason=reason)
+
+    def reschedule_follow_up(
+        self,
+        follow_up_id: str,
+        due_on: date,
+        modality: str | None,
+        reason: str,
+        ctx: CommandContext,
+    ) -> None:
+        """Move a pending contact to a new date (and modality, if given); it stays pending."""
+        follow_up = self.follow_up(follow_up_id)
+        reason = require_text(reason, "follow_up.reason_required", "Reason for rescheduling")
+        new = FollowUpPlan(due_on, modality or follow_up.modality, follow_up.purpose)
+        require_pending(follow_up)
+        self._check_follow_up_date(new, ctx)
+        if (new.due_on, new.modality) == (follow_up.due_on, follow_up.modality):
+            raise InvalidValue(
+                "follow_up.unchanged",
+                f"Follow-up {follow_up_id} is already due on {due_on} ({new.modality}).",
+            )
+        self._record(
+            self.FollowUpRescheduled,
+            ctx,
+            follow_up_id=follow_up_id,
+            due_on=new.due_on,
+            modality=new.modality,
+            reason=reason,
         )
 
     def follow_up(self, follow_up_id: str) -> FollowUp:
@@ -140,3 +220,22 @@ class FollowUps(PlanPart):
                 f"A follow-up due on {plan.due_on} is more than two years away; "
                 "plan a nearer review.",
             )
+
+
+def require_pending(follow_up: FollowUp) -> None:
+    """Only a scheduled follow-up can be completed, missed, cancelled or rescheduled."""
+    if not follow_up.is_pending:
+        raise RuleViolation(
+            "follow_up.not_pending",
+            f"Follow-up {follow_up.follow_up_id} is already {follow_up.status}.",
+        )
+
+
+def require_due(follow_up: FollowUp, today: date) -> None:
+    """A contact cannot be missed before the day it was due."""
+    if today < follow_up.due_on:
+        raise InvalidValue(
+            "follow_up.not_yet_due",
+            f"Follow-up {follow_up.follow_up_id} is due on {follow_up.due_on}; "
+            "it can be marked missed from that day.",
+        )

@@ -139,6 +139,46 @@ def _(event: CarePlan.FollowUpCompleted) -> str:
     return f"Follow-up completed ({_modality(event.modality)})" + (f": {scores}" if scores else "")
 
 
+@summarise.register
+def _(event: CarePlan.FollowUpMissed) -> str:
+    return "Follow-up missed" + (f": {event.note}" if event.note else "")
+
+
+@summarise.register
+def _(event: CarePlan.FollowUpCancelled) -> str:
+    return f"Follow-up cancelled: {event.reason}"
+
+
+@summarise.register
+def _(event: CarePlan.FollowUpRescheduled) -> str:
+    return f"Follow-up moved to {event.due_on} ({_modality(event.modality)}): {event.reason}"
+
+
+@summarise.register
+def _(event: CarePlan.SideEffectReported) -> str:
+    summary = f"Side effect ({event.severity.replace('_', '-')}): {event.description}"
+    return summary + ("" if event.action == "none" else f"; {event.action.replace('_', ' ')}")
+
+
+@summarise.register
+def _(event: CarePlan.AdherenceRecorded) -> str:
+    summary = f"Adherence: {event.adherence.replace('_', ' ')}"
+    return summary + (f" ({event.note})" if event.note else "")
+
+
+@summarise.register
+def _(event: CarePlan.MeasurementRecorded) -> str:
+    summary = f"{event.instrument} {event.total}" + (f" ({event.band})" if event.band else "")
+    return summary + ("; needs same-day attention" if event.urgent else "")
+
+
+@summarise.register
+def _(event: CarePlan.LabResultRecorded) -> str:
+    summary = f"{event.test.replace('_', ' ')} {event.value} {event.unit}"
+    summary += f" ({event.flag})" if event.flag else ""
+    return summary + f", collected {event.collected_at.date()}"
+
+
 def _modality(modality: str) -> str:
     return modality.replace("_", " ")
 

@@ -229,6 +229,87 @@ class CarePlans(Application[UUID]):
 
     # -- monitoring: follow-up outcomes, side effects, adherence, measurements, labs --
 
+    def mark_follow_up_missed(
+        self, plan_id: UUID | str, follow_up_id: str, *, note: str | None, ctx: CommandContext
+    ) -> CommandResult:
+        return self._change(
+            plan_id, lambda plan: plan.mark_follow_up_missed(follow_up_id, note, ctx)
+        )
+
+    def cancel_follow_up(
+        self, plan_id: UUID | str, follow_up_id: str, *, reason: str, ctx: CommandContext
+    ) -> CommandResult:
+        return self._change(plan_id, lambda plan: plan.cancel_follow_up(follow_up_id, reason, ctx))
+
+    def reschedule_follow_up(
+        self,
+        plan_id: UUID | str,
+        follow_up_id: str,
+        *,
+        due_on: date,
+        modality: str | None,
+        reason: str,
+        ctx: CommandContext,
+    ) -> CommandResult:
+        return self._change(
+            plan_id,
+            lambda plan: plan.reschedule_follow_up(follow_up_id, due_on, modality, reason, ctx),
+        )
+
+    def report_side_effect(
+        self,
+        plan_id: UUID | str,
+        *,
+        description: str,
+        severity: str,
+        action: str,
+        ctx: CommandContext,
+        prescription_id: str | None = None,
+    ) -> CommandResult:
+        return self._change(
+            plan_id,
+            lambda plan: plan.report_side_effect(
+                description, severity, action, ctx, prescription_id=prescription_id
+            ),
+        )
+
+    def record_adherence(
+        self,
+        plan_id: UUID | str,
+        *,
+        adherence: str,
+        ctx: CommandContext,
+        prescription_id: str | None = None,
+        note: str | None = None,
+    ) -> CommandResult:
+        return self._change(
+            plan_id,
+            lambda plan: plan.record_adherence(
+                adherence, ctx, prescription_id=prescription_id, note=note
+            ),
+        )
+
+    def record_measurement(
+        self,
+        plan_id: UUID | str,
+        *,
+        instrument: str,
+        ctx: CommandContext,
+        total: int | None = None,
+        items: Sequence[int] = (),
+    ) -> CommandResult:
+        """The result's warnings are the urgent findings (PHQ-9 item 9 above 0)."""
+        return self._change(
+            plan_id,
+            lambda plan: plan.record_measurement(instrument, ctx, total=total, items=items),
+        )
+
+    def record_lab_result(
+        self, plan_id: UUID | str, *, ctx: CommandContext, **result: Any
+    ) -> CommandResult:
+        """``result`` holds CarePlan.record_lab_result's arguments (test, value, unit, …)."""
+        return self._change(plan_id, lambda plan: plan.record_lab_result(ctx=ctx, **result))
+
     # -- care team and record keeping: referrals, care team, corrections, closing --
 
     def refer_to_therapy(

@@ -15,6 +15,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "prescription.write": frozenset({"prescriber"}),
     "follow_up.schedule": frozenset({"prescriber", "clinician"}),
     "follow_up.complete": frozenset({"prescriber", "clinician"}),
+    # Marking missed, cancelling and rescheduling a follow-up.
+    "follow_up.manage": frozenset({"prescriber", "clinician"}),
+    # Side effects, adherence, rating scales and lab results, between visits or at them.
+    "monitoring.record": frozenset({"prescriber", "clinician"}),
     "therapy_referral.make": frozenset({"prescriber", "clinician"}),
     "care_team.change": frozenset({"prescriber"}),
     # A clinician corrects only entries they recorded (checked by the domain: entry.not_yours).

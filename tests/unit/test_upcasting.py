@@ -127,6 +127,20 @@ def a_full_history() -> list[CarePlan.Event]:
         "daily",
         on_day(7, NURSE_SAM),
     )
+    # Monitoring: one of each event, recorded on day 7 (lithium is still active).
+    plan.report_side_effect("tremor", "mild", "monitor", on_day(7), prescription_id=lithium)
+    plan.record_adherence("missed_some_doses", on_day(7), prescription_id=lithium, note="weekends")
+    plan.record_measurement("PHQ-9", on_day(7, NURSE_SAM), items=[1, 1, 1, 1, 1, 1, 1, 1, 1])
+    plan.record_lab_result(
+        "lithium_level", Decimal("1.6"), "mEq/L", NOW + timedelta(days=6, hours=20), on_day(7)
+    )
+    missed = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=7)), on_day(7))
+    plan.mark_follow_up_missed(missed, "no answer", on_day(7))
+    moved = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=14)), on_day(7))
+    plan.reschedule_follow_up(
+        moved, NOW.date() + timedelta(days=21), "telehealth", "away", on_day(7)
+    )
+    plan.cancel_follow_up(moved, "seen at the ward round instead", on_day(7))
     plan.refer_to_therapy("cbt", "Dr Lin", "relapse prevention", "routine", on_day(7))
     plan.change_care_team(
         "pa-kim", "physician_assistant", "joined", on_day(7), name="Kim", supervisor_id="dr-ada"
