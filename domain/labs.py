@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from domain.errors import InvalidValue
+from domain.safety import Finding
 from domain.values import require_choice
 
 # Lab values are non-negative; anything this large is a unit or typing slip.
@@ -153,6 +154,27 @@ def read_lab_result(
     given_any = given.low is not None or given.high is not None
     reference = given if given_any else known.defaults.get(unit, ReferenceRange(None, None))
     return LabReading(test, value, unit, reference, _flag(known, unit, value, reference))
+
+
+CRITICAL_SOURCES = {
+    "lithium_level": "Lithium label: toxicity above 1.5 mEq/L (CLINICAL.md: level 0.6-1.2)",
+    "anc": "Clozapine label: interrupt treatment when ANC falls below 500/uL",
+}
+
+
+def critical_findings(reading: LabReading) -> list[Finding]:
+    """A critical value needs attention today: it comes back at once, like PHQ-9 item 9."""
+    if reading.flag != "critical":
+        return []
+    name = reading.test.replace("_", " ")
+    return [
+        Finding(
+            "lab.critical",
+            "warn",
+            f"{name} {reading.value} {reading.unit} is beyond the critical limit: act today.",
+            CRITICAL_SOURCES.get(reading.test, "Laboratory critical limit"),
+        )
+    ]
 
 
 def _flag(known: LabTest, unit: str, value: Decimal, reference: ReferenceRange) -> str | None:

@@ -18,7 +18,7 @@ from uuid import uuid4
 
 from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
 from domain.follow_ups import FollowUp
-from domain.labs import LAB_TESTS, read_lab_result
+from domain.labs import LAB_TESTS, critical_findings, read_lab_result
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescription
 from domain.safety import Finding
@@ -238,8 +238,10 @@ class Monitoring(PlanPart):
         *,
         reference_low: Decimal | None = None,
         reference_high: Decimal | None = None,
-    ) -> str:
-        """Record a lab result or vital sign, flagged against its reference range."""
+    ) -> tuple[str, list[Finding]]:
+        """Record a lab result or vital sign, flagged against its reference range; a
+        critical value is returned as an urgent finding.
+        """
         reading = read_lab_result(test, value, unit, reference_low, reference_high)
         collected_at = _collection_time(collected_at, ctx)
         lab_result_id = str(uuid4())
@@ -256,7 +258,7 @@ class Monitoring(PlanPart):
             flag=reading.flag,
             collected_at=collected_at,
         )
-        return lab_result_id
+        return lab_result_id, critical_findings(reading)
 
     # -- queries --------------------------------------------------------------
 

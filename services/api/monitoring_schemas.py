@@ -106,3 +106,4 @@ class MeasurementRecordedOut(BaseModel):
 class LabResultRecordedOut(BaseModel):
     lab_result_id: str
     version: int
+    urgent: list[UrgentFinding] = Field(description="A critical value: act today.")

@@ -55,6 +55,13 @@ def on(drug: str, amount: str, frequency: str = "daily") -> tuple[CarePlan, str]
 
 
 def lab(plan: CarePlan, test: str, value: str, unit: str, **kwargs: object) -> str:
+    lab_result_id, _ = lab_with_findings(plan, test, value, unit, **kwargs)
+    return lab_result_id
+
+
+def lab_with_findings(
+    plan: CarePlan, test: str, value: str, unit: str, **kwargs: object
+) -> tuple[str, list]:  # type: ignore[type-arg]
     at = kwargs.pop("at", NOW)
     assert isinstance(at, datetime)
     collected = kwargs.pop("collected_at", at - timedelta(hours=2))
@@ -462,3 +469,17 @@ class TestReplayAndAudit:
         )
         assert summaries["FollowUpMissed"] == "Follow-up missed: no answer"
         assert summaries["FollowUpCancelled"] == "Follow-up cancelled: seen in clinic instead"
+
+
+class TestCriticalResults:
+    def test_a_critical_lithium_level_comes_back_as_urgent(self) -> None:
+        plan, _ = on("lithium", "300", "twice_daily")
+        _, urgent = lab_with_findings(plan, "lithium_level", "1.6", "mEq/L")
+        assert [(f.code, f.severity) for f in urgent] == [("lab.critical", "warn")]
+        assert "lithium level 1.6 mEq/L" in urgent[0].message
+
+    def test_a_high_but_not_critical_level_is_not_urgent(self) -> None:
+        plan, _ = on("lithium", "300", "twice_daily")
+        _, urgent = lab_with_findings(plan, "lithium_level", "1.5", "mEq/L")
+        assert urgent == []
+        assert last_event(plan).flag == "high"

@@ -178,4 +178,8 @@ def record_lab_result(
         ctx=context(actor, request, body.occurred_at),
     )
     assert result.created_id is not None
-    return bodies.LabResultRecordedOut(lab_result_id=result.created_id, version=result.version)
+    return bodies.LabResultRecordedOut(
+        lab_result_id=result.created_id,
+        version=result.version,
+        urgent=[bodies.UrgentFinding(**vars(finding)) for finding in result.warnings],
+    )
