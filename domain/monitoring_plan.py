@@ -106,6 +106,9 @@ class DueItem:
 class RequiredMonitoring(PlanPart):
     """The monitoring a medication requires, as due items of the plan."""
 
+    #: When each kind of check was done, from recorded results (the monitoring part).
+    lab_dates: dict[str, list[date]]
+
     class MonitoringScheduled(PlanEvent):
         prescription_id: str
         drug: str
@@ -130,13 +133,9 @@ class RequiredMonitoring(PlanPart):
                 items=items,
             )
 
-    def lab_results_by_test(self) -> dict[str, list[date]]:
-        """When each kind of check was last done; filled by recorded lab results."""
-        return getattr(self, "lab_dates", {})
-
     def due_items(self, today: date) -> list[DueItem]:
         """Open checks due by ``today`` (the worklist projection reads the same events)."""
-        results = self.lab_results_by_test()
+        results = self.lab_dates
         return [
             DueItem(rx, item)
             for rx, items in self.monitoring.items()

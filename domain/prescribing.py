@@ -403,7 +403,7 @@ class Prescribing(PlanPart):
                 monitoring_plan.overdue_before_increase(
                     drug,
                     self.monitoring.get(rx.prescription_id, []),  # type: ignore[attr-defined]
-                    self.lab_results_by_test(),  # type: ignore[attr-defined]
+                    self.lab_dates,  # type: ignore[attr-defined]
                     ctx.occurred_at.date(),
                 )
                 if after > before
