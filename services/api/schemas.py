@@ -212,11 +212,6 @@ class Prescribed(BaseModel):
     warnings: list[FindingOut]
 
 
-class DoseChangedOut(BaseModel):
-    version: int
-    warnings: list[FindingOut]
-
-
 class Checked(BaseModel):
     """A command answered with the warnings it raised (block findings are 409s)."""
 

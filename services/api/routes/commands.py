@@ -122,7 +122,7 @@ def prescribe(
 @router.post(
     "/{care_plan_id}/prescriptions/{prescription_id}/dose-changes",
     status_code=201,
-    response_model=schemas.DoseChangedOut,
+    response_model=schemas.Checked,
 )
 def change_dose(
     care_plan_id: str,
@@ -131,7 +131,7 @@ def change_dose(
     careplan: CareplanDep,
     actor: Prescriber,
     request: Request,
-) -> schemas.DoseChangedOut:
+) -> schemas.Checked:
     """Increase or decrease the dose of an active prescription."""
     acknowledged = acknowledgements(body.acknowledgements)
     result = careplan.app.change_dose(
@@ -143,7 +143,7 @@ def change_dose(
         ctx=context(actor, request, body.occurred_at),
         acknowledgements=acknowledged,
     )
-    return schemas.DoseChangedOut(version=result.version, warnings=warnings(result, acknowledged))
+    return schemas.Checked(version=result.version, warnings=warnings(result, acknowledged))
 
 
 @router.post("/{care_plan_id}/acknowledgements", status_code=201, response_model=schemas.Recorded)
