@@ -18,17 +18,20 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import CarePlanNotFound, InvalidValue
 from domain.follow_ups import FollowUp, FollowUps
+from domain.formulary import Formulary
 from domain.monitoring import Monitoring
 from domain.monitoring_plan import RequiredMonitoring
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescribing, Prescription
 from domain.record_keeping import RecordKeeping
+from domain.review import Reviewing
 from domain.safety import Finding
 from domain.switching import Switching
 from domain.values import Actor, CommandContext, Diagnosis, Evaluation, require_text
 
 
 class CarePlan(
+    Reviewing,
     Switching,
     Prescribing,
     RequiredMonitoring,
@@ -54,7 +57,7 @@ class CarePlan(
             state["birth_date"] = None
 
     class EvaluationRecorded(Event):
-        class_version = 2
+        class_version = 3
         kind: str
         modality: str
         diagnoses: list[Diagnosis]
@@ -69,17 +72,25 @@ class CarePlan(
         stress: str | None
         substance_use: str | None
         conditions: list[str]
+        resolved_conditions: list[str]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """v2 records conditions that change dosing (hepatic impairment, …)."""
             state["conditions"] = []
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """v3 records conditions that have ended (a pregnancy, a hepatic impairment
+            that resolved): before it, a condition once recorded never cleared."""
+            state["resolved_conditions"] = []
+
         def apply(self, aggregate: Any) -> None:
             aggregate.evaluations.append((self.kind, self.occurred_at, self.modality))
             aggregate.diagnoses = list(self.diagnoses)
             aggregate.current_medications = list(self.current_medications)
             aggregate.conditions |= set(self.conditions)
+            aggregate.conditions -= set(self.resolved_conditions)
 
     def __init__(
         self,
@@ -121,8 +132,15 @@ class CarePlan(
             correlation_id=ctx.correlation_id,
         )
 
-    def record_evaluation(self, evaluation: Evaluation, ctx: CommandContext) -> None:
-        """Record what the prescriber assessed; an initial one must precede prescribing."""
+    def record_evaluation(
+        self, evaluation: Evaluation, ctx: CommandContext, formulary: Formulary | None = None
+    ) -> dict[str, list[Finding]]:
+        """Record what the prescriber assessed; an initial one must precede prescribing.
+
+        With the formulary, the prescriptions already taken are judged again against
+        what the evaluation found (see ``domain.review``); the warnings it raises are
+        returned per prescription and wait for acknowledgement.
+        """
         self._record(
             self.EvaluationRecorded,
             ctx,
@@ -140,7 +158,11 @@ class CarePlan(
             stress=evaluation.stress,
             substance_use=evaluation.substance_use,
             conditions=sorted(evaluation.conditions),
+            resolved_conditions=sorted(evaluation.resolved_conditions),
         )
+        if formulary is None:
+            return {}
+        return self.review_standing_prescriptions(formulary, ctx, self.version)
 
     # -- queries --------------------------------------------------------------
 

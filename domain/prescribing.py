@@ -49,6 +49,8 @@ class Prescription:
     end_reason_code: str | None = None
     taper: list[TaperStep] = field(default_factory=list)
     taper_steps_taken: int = 0
+    #: Findings (code, message) already put to the prescriber for the current dose.
+    raised: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def is_active(self) -> bool:
@@ -103,6 +105,7 @@ class Prescribing(PlanPart):
                 prescriber=self.actor,
                 last_changed_at=self.occurred_at,
                 last_changed_by=self.actor,
+                raised={(f.code, f.message) for f in self.warnings},
             )
 
     class DoseChanged(PlanEvent):
@@ -122,6 +125,11 @@ class Prescribing(PlanPart):
             state["taper_step"] = None
 
         def apply(self, aggregate: Any) -> None:
+            # The dose that earlier dose warnings judged is gone: they no longer wait.
+            held = aggregate.pending_acknowledgements
+            for key in [k for k in held if k[0] == self.prescription_id]:
+                if key[1].startswith("dose."):
+                    del held[key]
             aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
             rx = aggregate.prescriptions[self.prescription_id]
             if self.taper_step is not None:
@@ -129,6 +137,10 @@ class Prescribing(PlanPart):
             rx.dose = self.dose
             rx.last_changed_at = self.occurred_at
             rx.last_changed_by = self.actor
+            # A new dose is judged afresh; what concerns the drug itself (interactions)
+            # stays put to the prescriber.
+            rx.raised = {key for key in rx.raised if not key[0].startswith("dose.")}
+            rx.raised |= {(f.code, f.message) for f in self.warnings}
 
     class MedicationDiscontinued(PlanEvent):
         class_version = 2
@@ -197,6 +209,7 @@ class Prescribing(PlanPart):
             + safety.one_active_prescription_per_drug(known.name, self.prescriptions.values())
             + safety.follow_up_must_be_planned(follow_up is not None, self.follow_ups)
             + safety.dose_within_maximum(known, daily, context.populations)
+            + safety.single_dose_within_maximum(known, dose.amount, frequency, context.populations)
             + interactions.maoi_contraindications(known, context.active, context.others)
             + interactions.maoi_washout(known, context.stopped, ctx.occurred_at)
             + scope.prescriber_scope(ctx.actor, known)
@@ -397,6 +410,9 @@ class Prescribing(PlanPart):
         days_on = (ctx.occurred_at - rx.started_at).days
         return (
             safety.dose_within_maximum(drug, after, context.populations)
+            + safety.single_dose_within_maximum(
+                drug, dose.amount, rx.frequency, context.populations
+            )
             + schedules.lamotrigine_titration(drug, after, days_on, context.with_valproate)
             + safety.titration_step(drug, before, after, days)
             + (

@@ -158,6 +158,29 @@ def dose_within_maximum(drug: Drug, daily: Decimal, populations: frozenset[str])
     ]
 
 
+def single_dose_within_maximum(
+    drug: Drug, amount: Decimal, frequency: str, populations: frozenset[str]
+) -> list[Finding]:
+    """A dose taken every other day or weekly is averaged per day for the maximum, but
+    the whole amount is taken at once: one administration above the daily maximum is
+    usually an error (400 mg of sertraline every other day). Some forms are made for
+    it (fluoxetine 90 mg weekly), so it warns rather than blocks.
+    """
+    limit, why = effective_maximum(drug, populations)
+    if limit is None or amount <= limit or daily_amount(amount, frequency) > limit:
+        return []  # within it, or already refused by dose.above_maximum
+    return [
+        Finding(
+            "dose.single_above_maximum",
+            "warn",
+            f"{drug.name} {format(amount.normalize(), 'f')} mg taken at once "
+            f"({frequency.replace('_', ' ')}) exceeds the daily maximum of {_mg(limit)} "
+            f"({why}); confirm the form is made for it.",
+            drug.source("dosing"),
+        )
+    ]
+
+
 def start_low(drug: Drug, daily: Decimal) -> list[Finding]:
     """Start low: a first dose above the usual starting dose needs a reason."""
     if drug.usual_start is None:

@@ -185,11 +185,18 @@ class Evaluation:
     stress: str | None = None
     substance_use: str | None = None
     conditions: frozenset[str] = frozenset()
+    #: Conditions recorded earlier that have ended (a pregnancy, a resolved impairment).
+    resolved_conditions: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         require_choice(self.kind, EVALUATION_KINDS, "evaluation.unknown_kind", "evaluation kind")
-        for condition in self.conditions:
+        for condition in self.conditions | self.resolved_conditions:
             require_choice(condition, CONDITIONS, "evaluation.unknown_condition", "condition")
+        if both := sorted(self.conditions & self.resolved_conditions):
+            raise InvalidValue(
+                "evaluation.condition_contradictory",
+                f"{', '.join(both)} cannot be both present and resolved.",
+            )
         require_choice(self.modality, MODALITIES, "evaluation.unknown_modality", "modality")
         if self.kind == "initial" and not self.diagnoses:
             raise InvalidValue(

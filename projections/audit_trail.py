@@ -124,6 +124,12 @@ def _(event: CarePlan.MonitoringScheduled) -> str:
 
 
 @summarise.register
+def _(event: CarePlan.MedicationReviewFlagged) -> str:
+    codes = ", ".join(w.code for w in event.warnings)
+    return f"{event.drug} flagged by evaluation {event.evaluation_version}: {codes}"
+
+
+@summarise.register
 def _(event: CarePlan.SafetyWarningAcknowledged) -> str:
     return f"Acknowledged {event.code}: {event.justification}"
 

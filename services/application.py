@@ -8,7 +8,7 @@ read-your-writes) are dealt with once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -44,6 +44,8 @@ class CommandResult:
     position: int | None
     warnings: list[Finding] = field(default_factory=list)
     created_id: str | None = None
+    #: Standing prescriptions an evaluation made unsafe, with what it found.
+    flagged: dict[str, list[Finding]] = field(default_factory=dict)
 
 
 class CarePlans(Application[UUID]):
@@ -81,7 +83,12 @@ class CarePlans(Application[UUID]):
     def record_evaluation(
         self, plan_id: UUID | str, evaluation: Evaluation, ctx: CommandContext
     ) -> CommandResult:
-        return self._change(plan_id, lambda plan: plan.record_evaluation(evaluation, ctx))
+        flagged: dict[str, list[Finding]] = {}
+
+        def evaluate(plan: CarePlan) -> None:
+            flagged.update(plan.record_evaluation(evaluation, ctx, self.formulary))
+
+        return replace(self._change(plan_id, evaluate), flagged=flagged)
 
     def prescribe(
         self,

@@ -108,6 +108,11 @@ class RecordEvaluation(Command):
     conditions: list[Condition] = Field(
         default_factory=list, description="Conditions that change dosing.", max_length=20
     )
+    resolved_conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions recorded earlier that have ended (e.g. a pregnancy).",
+        max_length=20,
+    )
 
 
 class Prescribe(Command):
@@ -204,6 +209,19 @@ class Opened(BaseModel):
 
 class Recorded(BaseModel):
     version: int
+
+
+class FlaggedPrescription(BaseModel):
+    """A prescription already taken that the evaluation made unsafe: each warning
+    waits for acknowledgement (or a dose change)."""
+
+    prescription_id: str
+    warnings: list[FindingOut]
+
+
+class EvaluationRecordedOut(BaseModel):
+    version: int
+    flagged: list[FlaggedPrescription]
 
 
 class Prescribed(BaseModel):

@@ -9,6 +9,7 @@ from tests.e2e.careplan_api import (
     assert_problem,
     client,
     due,
+    evaluation,
     prescription,
     stores_nothing,
     token,
@@ -173,4 +174,45 @@ class TestSwitch:
         with stores_nothing(prescriber, plan):
             assert_problem(
                 post(clinician, rx_path(plan, old, "switch"), body), 403, "auth.forbidden"
+            )
+
+
+class TestAnEvaluationJudgesWhatIsTaken:
+    def test_a_condition_that_lowers_the_maximum_flags_the_standing_dose(
+        self, prescriber: Api
+    ) -> None:
+        plan = prescriber.ready_evaluated_plan()
+        body = prescription(
+            "escitalopram",
+            "20",
+            acknowledgements=[{"code": "dose.above_usual_start", "justification": "prior dose"}],
+        )
+        rx = prescriber.prescribe(plan, body).json()["prescription_id"]
+        reassessment = evaluation("reassessment", diagnoses=[], conditions=["hepatic_impairment"])
+        response = prescriber.evaluate(plan, reassessment)
+        assert response.status_code == 201, response.text
+        [flagged] = response.json()["flagged"]
+        assert flagged["prescription_id"] == rx
+        assert [(w["code"], w["severity"]) for w in flagged["warnings"]] == [
+            ("dose.above_maximum", "warn")
+        ]
+        pending = prescriber.plan(plan).json()["pending_acknowledgements"]
+        assert (rx, "dose.above_maximum") in [(p["subject_id"], p["code"]) for p in pending]
+        types = [e["type"] for e in prescriber.events(plan)[-2:]]
+        assert types == ["EvaluationRecorded", "MedicationReviewFlagged"]
+
+    def test_an_ended_condition_is_resolved_and_a_contradiction_refused(
+        self, prescriber: Api
+    ) -> None:
+        plan = prescriber.ready_evaluated_plan()
+        pregnant = evaluation("reassessment", diagnoses=[], conditions=["pregnant"])
+        assert prescriber.evaluate(plan, pregnant).json()["flagged"] == []
+        ended = evaluation("reassessment", diagnoses=[], resolved_conditions=["pregnant"])
+        assert prescriber.evaluate(plan, ended).status_code == 201
+        both = evaluation(
+            "reassessment", diagnoses=[], conditions=["pregnant"], resolved_conditions=["pregnant"]
+        )
+        with stores_nothing(prescriber, plan):
+            assert_problem(
+                prescriber.evaluate(plan, both), 422, "evaluation.condition_contradictory"
             )

@@ -60,6 +60,29 @@ class TestMaximumDose:
     def test_a_drug_dosed_by_level_has_no_mg_ceiling(self) -> None:
         assert safety.dose_within_maximum(drug("lithium"), D(2400), NONE) == []
 
+    def test_one_administration_above_the_daily_maximum_warns(self) -> None:
+        [finding] = safety.single_dose_within_maximum(
+            drug("sertraline"), D(400), "every_other_day", NONE
+        )
+        assert (finding.code, finding.severity) == ("dose.single_above_maximum", "warn")
+        assert "400 mg taken at once" in finding.message
+
+    def test_one_administration_at_the_daily_maximum_does_not(self) -> None:
+        sertraline = drug("sertraline")
+        assert safety.single_dose_within_maximum(sertraline, D(200), "every_other_day", NONE) == []
+
+    def test_a_daily_dose_above_the_maximum_is_left_to_the_block(self) -> None:
+        sertraline = drug("sertraline")
+        assert safety.single_dose_within_maximum(sertraline, D(250), "daily", NONE) == []
+
+    def test_fluoxetine_weekly_is_put_to_the_prescriber_not_refused(self) -> None:
+        plan = CarePlan.open("pt-w", ctx())
+        plan.record_evaluation(initial_evaluation(), ctx())
+        _, warnings = plan.prescribe(
+            "fluoxetine", mg("90"), "weekly", "oral", "MDD", in_weeks(2), ctx(), formulary=FORMULARY
+        )
+        assert "dose.single_above_maximum" in codes(warnings)
+
     def test_daily_amount_follows_the_frequency(self) -> None:
         assert safety.daily_amount(D(100), "twice_daily") == D(200)
         assert safety.daily_amount(D(25), "every_other_day") == D("12.5")

@@ -129,6 +129,18 @@ def a_full_history() -> list[CarePlan.Event]:
     )
     # Monitoring: one of each event, recorded on day 7 (lithium is still active).
     plan.report_side_effect("tremor", "mild", "monitor", on_day(7), prescription_id=lithium)
+    plan.record_evaluation(  # the GP added a thiazide: lithium is flagged by the review
+        Evaluation(
+            "reassessment",
+            "telehealth",
+            (),
+            current_medications=("Ibuprofen 400 mg as needed", "Hydrochlorothiazide 25 mg"),
+            conditions=frozenset({"hepatic_impairment"}),
+            resolved_conditions=frozenset({"renal_impairment_mild_moderate"}),
+        ),
+        on_day(7),
+        FORMULARY,
+    )
     plan.record_adherence("missed_some_doses", on_day(7), prescription_id=lithium, note="weekends")
     plan.record_measurement("PHQ-9", on_day(7, NURSE_SAM), items=[1, 1, 1, 1, 1, 1, 1, 1, 1])
     plan.record_lab_result(
@@ -201,7 +213,12 @@ class TestCurrentEventsRoundTrip:
     def test_the_v2_fields_of_the_samples_are_not_defaults(self) -> None:
         """So an upcaster run on a current event would be seen above."""
         assert SAMPLES["CarePlanOpened"].birth_date == date(1980, 5, 17)
-        assert SAMPLES["EvaluationRecorded"].conditions == ["renal_impairment_mild_moderate"]
+        reassessment = SAMPLES["EvaluationRecorded"]  # the last one: the reassessment
+        assert reassessment.conditions == ["hepatic_impairment"]
+        assert reassessment.resolved_conditions == ["renal_impairment_mild_moderate"]
+        flagged = SAMPLES["MedicationReviewFlagged"]
+        assert [w.code for w in flagged.warnings] == ["interaction.lithium_level"]
+        assert flagged.evaluation_version == reassessment.originator_version
         prescribed = next(e for e in HISTORY if isinstance(e, CarePlan.MedicationPrescribed))
         assert (prescribed.refills, [w.code for w in prescribed.warnings]) == (
             2,
@@ -305,7 +322,7 @@ V1_STATES: dict[str, dict[str, Any]] = {
 # What each upcaster sets: the v2 fields and their defaults.
 UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
     "CarePlanOpened": {"birth_date": None},
-    "EvaluationRecorded": {"conditions": []},
+    "EvaluationRecorded": {"conditions": [], "resolved_conditions": []},
     "MedicationPrescribed": {"refills": 0, "warnings": []},
     "DoseChanged": {"warnings": [], "taper_step": None},
     "MedicationDiscontinued": {"reason_code": "other", "warnings": []},
@@ -337,7 +354,8 @@ class TestEventsStoredByTheFirstRelease:
     def test_every_versioned_class_has_a_v1_state_and_its_defaults(self) -> None:
         assert set(V1_STATES) == set(UPCAST_DEFAULTS) == set(VERSIONED)
         for name in VERSIONED:
-            assert EVENT_CLASSES[name].class_version == 2, f"{name}: add its v2 state here"
+            expected = 3 if name in V2_STATES else 2
+            assert EVENT_CLASSES[name].class_version == expected, f"{name}: add its state here"
 
     @pytest.mark.parametrize("name", VERSIONED)
     def test_a_v1_event_loads_with_the_new_fields_defaulted(self, name: str) -> None:
@@ -425,3 +443,27 @@ class TestEventsStoredByTheFirstRelease:
 
 def _state(plan: CarePlan) -> dict[str, Any]:
     return {k: v for k, v in vars(plan).items() if k != "_pending_events"}
+
+
+# -- events as the second release stored them ---------------------------------------
+
+V2_STATES: dict[str, dict[str, Any]] = {
+    "EvaluationRecorded": {
+        **V1_STATES["EvaluationRecorded"],
+        "conditions": ["pregnancy"],
+        "class_version": 2,
+    },
+}
+
+
+class TestEventsStoredByTheSecondRelease:
+    def test_a_v2_evaluation_loads_with_no_condition_resolved(self) -> None:
+        stored = StoredEvent(
+            originator_id=uuid4(),
+            originator_version=2,
+            topic="domain.care_plan:CarePlan.EvaluationRecorded",
+            state=APP.mapper.transcoder.encode(V2_STATES["EvaluationRecorded"]),
+        )
+        event = APP.mapper.to_domain_event(stored)
+        assert (event.conditions, event.resolved_conditions) == (["pregnancy"], [])
+        assert set(vars(event)) == set(vars(SAMPLES["EvaluationRecorded"]))

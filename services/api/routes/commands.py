@@ -59,15 +59,24 @@ def open_care_plan(
     return schemas.Opened(care_plan_id=str(result.care_plan_id), version=result.version)
 
 
-@router.post("/{care_plan_id}/evaluations", status_code=201, response_model=schemas.Recorded)
+@router.post(
+    "/{care_plan_id}/evaluations",
+    status_code=201,
+    response_model=schemas.EvaluationRecordedOut,
+)
 def record_evaluation(
     care_plan_id: str,
     body: schemas.RecordEvaluation,
     careplan: CareplanDep,
     actor: Evaluator,
     request: Request,
-) -> schemas.Recorded:
-    """Record an initial evaluation or a reassessment."""
+) -> schemas.EvaluationRecordedOut:
+    """Record an initial evaluation or a reassessment.
+
+    The medications already prescribed are judged again against what it found (a
+    condition or a drug taken elsewhere can lower a maximum or bring an interaction):
+    what became unsafe is listed under ``flagged`` and waits for acknowledgement.
+    """
     evaluation = Evaluation(
         kind=body.kind,
         modality=body.modality,
@@ -83,10 +92,20 @@ def record_evaluation(
         stress=body.stress,
         substance_use=body.substance_use,
         conditions=frozenset(body.conditions),
+        resolved_conditions=frozenset(body.resolved_conditions),
     )
     ctx = context(actor, request, body.occurred_at)
     result = careplan.app.record_evaluation(care_plan_id, evaluation, ctx)
-    return schemas.Recorded(version=result.version)
+    return schemas.EvaluationRecordedOut(
+        version=result.version,
+        flagged=[
+            schemas.FlaggedPrescription(
+                prescription_id=prescription_id,
+                warnings=[schemas.FindingOut(**vars(f), acknowledged=False) for f in found],
+            )
+            for prescription_id, found in result.flagged.items()
+        ],
+    )
 
 
 @router.post("/{care_plan_id}/prescriptions", status_code=201, response_model=schemas.Prescribed)
