@@ -105,6 +105,7 @@ class CarePlan(
         self.conditions: set[str] = set()
         self.current_medications: list[str] = []
         self.pending_acknowledgements: dict[tuple[str, str], Finding] = {}
+        self.acknowledged_warnings: dict[tuple[str, str], Finding] = {}
         self.opened_by = actor
         self.opened_at = occurred_at
         self.status = "open"

@@ -41,6 +41,8 @@ class FollowUp:
     status: str = "scheduled"
     completed_at: datetime | None = None
     measurements: list[Measurement] = field(default_factory=list)
+    #: (version, due_on, modality) as scheduled and each rescheduling, latest last.
+    schedule_history: list[tuple[int, date, str]] = field(default_factory=list)
 
     @property
     def is_pending(self) -> bool:
@@ -66,6 +68,7 @@ class FollowUps(PlanPart):
                 modality=self.modality,
                 purpose=self.purpose,
                 prescription_id=self.prescription_id,
+                schedule_history=[(self.originator_version, self.due_on, self.modality)],
             )
 
     class FollowUpCompleted(PlanEvent):
@@ -105,6 +108,7 @@ class FollowUps(PlanPart):
             follow_up = aggregate.follow_ups[self.follow_up_id]
             follow_up.due_on = self.due_on
             follow_up.modality = self.modality
+            follow_up.schedule_history.append((self.originator_version, self.due_on, self.modality))
 
     def schedule_follow_up(self, plan: FollowUpPlan, ctx: CommandContext) -> str:
         """Plan a contact to monitor symptoms, side effects and adherence."""

@@ -77,6 +77,9 @@ def maoi_washout(
     return findings
 
 
+SEROTONIN_REUPTAKE_CLASSES = frozenset({"SSRI", "SNRI"})
+
+
 def major_interactions(
     new: Drug, active: Sequence[Drug], others: Sequence[OtherDrug]
 ) -> list[Finding]:
@@ -120,6 +123,17 @@ def major_interactions(
             "interaction.benzodiazepine_opioid",
             f"{new.name} with {', '.join(opioids)}: profound sedation and respiratory "
             "depression (FDA boxed warning).",
+        )
+    serotonergic_others = sorted(o.name for o in others if "serotonergic" in o.groups)
+    if new.drug_class in SEROTONIN_REUPTAKE_CLASSES and serotonergic_others:
+        # With an MAOI this is contraindicated (maoi_contraindications). The SSRI and
+        # SNRI labels (section 5) name tramadol, triptans, fentanyl, St John's wort…
+        # as serotonin syndrome risks to watch for; other classes are left alone so
+        # that lithium with ondansetron, say, does not cry wolf.
+        warn(
+            "interaction.serotonin_syndrome",
+            f"{new.name} with {', '.join(serotonergic_others)}: risk of serotonin syndrome "
+            "(agitation, tremor, hyperthermia, clonus); tell the patient what to look for.",
         )
     inhibitors = [d.name for d in [*active, new] if d.strong_cyp2d6_inhibitor]
     inhibitors += [o.name for o in others if "strong_cyp2d6_inhibitor" in o.groups]

@@ -51,6 +51,8 @@ class Prescription:
     taper_steps_taken: int = 0
     #: Findings (code, message) already put to the prescriber for the current dose.
     raised: set[tuple[str, str]] = field(default_factory=set)
+    #: (version, dose) of each dose set, latest last: a correction returns to the one before.
+    dose_history: list[tuple[int, Dose]] = field(default_factory=list)
 
     @property
     def is_active(self) -> bool:
@@ -106,6 +108,7 @@ class Prescribing(PlanPart):
                 last_changed_at=self.occurred_at,
                 last_changed_by=self.actor,
                 raised={(f.code, f.message) for f in self.warnings},
+                dose_history=[(self.originator_version, self.dose)],
             )
 
     class DoseChanged(PlanEvent):
@@ -135,6 +138,7 @@ class Prescribing(PlanPart):
             if self.taper_step is not None:
                 rx.taper_steps_taken = self.taper_step
             rx.dose = self.dose
+            rx.dose_history.append((self.originator_version, self.dose))
             rx.last_changed_at = self.occurred_at
             rx.last_changed_by = self.actor
             # A new dose is judged afresh; what concerns the drug itself (interactions)
@@ -172,7 +176,10 @@ class Prescribing(PlanPart):
         justification: str
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.pending_acknowledgements.pop((self.subject_id, self.code), None)
+            key = (self.subject_id, self.code)
+            finding = aggregate.pending_acknowledgements.pop(key, None)
+            if finding is not None:  # kept: an acknowledgement in error makes it wait again
+                aggregate.acknowledged_warnings[key] = finding
 
     def prescribe(
         self,

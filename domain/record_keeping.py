@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from domain import record_rules
+from domain import corrections, record_rules
 from domain.follow_ups import FollowUp
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescription
@@ -60,6 +60,7 @@ class RecordKeeping(PlanPart):
     prescriptions: dict[str, Prescription]
     follow_ups: dict[str, FollowUp]
     pending_acknowledgements: dict[tuple[str, str], Any]
+    acknowledged_warnings: dict[tuple[str, str], Any]
 
     class TherapyReferralMade(PlanEvent):
         referral_id: str
@@ -100,26 +101,71 @@ class RecordKeeping(PlanPart):
             )
 
     class EntryMarkedInError(PlanEvent):
+        class_version = 2
         entry_version: int
         entry_type: str
         subject_id: str | None
         reason: str
+        restores: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 undoes the entry's effect (see ``domain.corrections``); a v1 correction
+            of a change, a stop or a follow-up outcome only marked it."""
+            state["restores"] = {}
 
         def apply(self, aggregate: Any) -> None:
             aggregate.entries_in_error[self.entry_version] = self.reason
             # Looked up with .get: a plan must always load, whatever an old entry named.
+            held = aggregate.pending_acknowledgements
             if self.entry_type == "MedicationPrescribed":
                 rx = aggregate.prescriptions.get(self.subject_id)
                 if rx is not None:
                     rx.status = "entered_in_error"
                     rx.ended_at = None  # never taken, so its stop starts no washout
-                    held = aggregate.pending_acknowledgements
                     for key in [key for key in held if key[0] == self.subject_id]:
                         del held[key]  # no warning waits on a prescription that never was
             elif self.entry_type == "FollowUpScheduled":
                 follow_up = aggregate.follow_ups.get(self.subject_id)
                 if follow_up is not None:
                     follow_up.status = "entered_in_error"
+            if self.restores:
+                self._undo(aggregate)
+            for code in self.restores.get("withdrawn_warnings", []):
+                held.pop((self.subject_id, code), None)  # raised by what never happened
+            if "warning" in self.restores:  # acknowledged in error: it waits again
+                key = (self.subject_id, self.restores["warning"].code)
+                aggregate.acknowledged_warnings.pop(key, None)
+                held[key] = self.restores["warning"]
+
+        def _undo(self, aggregate: Any) -> None:
+            rx = aggregate.prescriptions.get(self.subject_id)
+            follow_up = aggregate.follow_ups.get(self.subject_id)
+            restores = self.restores
+            if rx is not None:
+                if "dose" in restores:
+                    rx.dose_history.pop()
+                    rx.dose = restores["dose"]
+                    rx.raised = {key for key in rx.raised if not key[0].startswith("dose.")}
+                if "taper_steps_taken" in restores:
+                    rx.taper_steps_taken = restores["taper_steps_taken"]
+                if "status" in restores:
+                    rx.status = restores["status"]
+                    rx.ended_at = rx.end_reason = rx.end_reason_code = None
+                    if rx.status == "active":
+                        rx.taper, rx.taper_steps_taken = [], 0
+                if restores.keys() & {"dose", "taper_steps_taken", "status"}:
+                    rx.last_changed_at = self.occurred_at
+                    rx.last_changed_by = self.actor
+            elif follow_up is not None:
+                if "status" in restores:
+                    follow_up.status = restores["status"]
+                    follow_up.completed_at = None
+                    follow_up.measurements = []
+                if "due_on" in restores:
+                    follow_up.schedule_history.pop()
+                    follow_up.due_on = restores["due_on"]
+                    follow_up.modality = restores["modality"]
 
     class CarePlanClosed(PlanEvent):
         reason: str
@@ -217,6 +263,9 @@ class RecordKeeping(PlanPart):
             raise EntryNotFound(version)
         entry = Entry.of(stored)
         record_rules.check_correction(entry, ctx.actor, self.entries_in_error)
+        restores = corrections.restores_for(
+            stored, self.prescriptions, self.follow_ups, self.acknowledged_warnings
+        )
         self._record(
             self.EntryMarkedInError,
             ctx,
@@ -224,6 +273,7 @@ class RecordKeeping(PlanPart):
             entry_type=entry.type,
             subject_id=entry.subject_id,
             reason=reason,
+            restores=restores,
         )
 
     def close(self, reason: str, note: str | None, ctx: CommandContext) -> None:

@@ -108,16 +108,42 @@ class CurrentMedications(Projection):
 
     @process.register
     def _marked_in_error(self, event: CarePlan.EntryMarkedInError, sql: Sql, position: int) -> None:
-        """A prescription entered in error was never taken: it leaves the active list."""
-        if event.entry_type != "MedicationPrescribed":
-            return
-        sql.execute(
-            """
-            UPDATE current_medications
-               SET status = 'entered_in_error', ended_at = NULL, version = %(version)s
-             WHERE prescription_id = %(rx)s""",
-            {"rx": event.subject_id, "version": event.originator_version},
-        )
+        """A prescription entered in error was never taken: it leaves the active list. A
+        dose change or a stop in error is undone as the correction says (``restores``)."""
+        params = {
+            "rx": event.subject_id,
+            "version": event.originator_version,
+            "at": utc_iso(event.occurred_at),
+            "actor": event.actor.id,
+        }
+        if event.entry_type == "MedicationPrescribed":
+            sql.execute(
+                """
+                UPDATE current_medications
+                   SET status = 'entered_in_error', ended_at = NULL, version = %(version)s
+                 WHERE prescription_id = %(rx)s""",
+                params,
+            )
+        elif "dose" in event.restores:
+            dose = event.restores["dose"]
+            sql.execute(
+                """
+                UPDATE current_medications
+                   SET dose_amount = %(amount)s, dose_unit = %(unit)s, last_changed_at = %(at)s,
+                       last_changed_by = %(actor)s, version = %(version)s
+                 WHERE prescription_id = %(rx)s""",
+                {**params, "amount": str(dose.amount), "unit": dose.unit},
+            )
+        elif event.entry_type == "MedicationDiscontinued" and "status" in event.restores:
+            # Tapering is still taking it: this view lists it as active.
+            sql.execute(
+                """
+                UPDATE current_medications
+                   SET status = 'active', ended_at = NULL, last_changed_at = %(at)s,
+                       last_changed_by = %(actor)s, version = %(version)s
+                 WHERE prescription_id = %(rx)s""",
+                params,
+            )
 
 
 def active_medications(store: ViewStore, care_plan_id: str) -> list[dict[str, Any]]:

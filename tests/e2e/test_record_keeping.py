@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.careplan_api import (
     Api,
     assert_problem,
+    dose_change,
     evaluation,
     prescription,
     stores_nothing,
@@ -214,6 +215,7 @@ class TestEntriesInError:
             "entry_type": "MedicationPrescribed",
             "subject_id": treated.rx,
             "reason": "meant for another patient",
+            "restores": {},
         }
         entries = auditor.audit_entries(treated.plan)
         assert {e["version"]: e["in_error"] for e in entries if e["in_error"]} == {
@@ -222,6 +224,23 @@ class TestEntriesInError:
         # The drug can now be prescribed afresh: the entry in error holds no place.
         created(prescriber.prescribe(treated.plan, prescription(follow_up_in_days=None)))
         assert prescriber.active_drugs(treated.plan) == [("sertraline", "25", "mg")]
+
+    def test_a_dose_change_in_error_is_undone_latest_first(
+        self, prescriber: Api, treated: Treated
+    ) -> None:
+        for amount in ("50", "100"):
+            body = dose_change(amount, reason="partial response")
+            body["acknowledgements"] = []
+            response = prescriber.change_dose(treated.plan, treated.rx, body)
+            assert response.status_code in (200, 201), response.text
+        first = version_of(prescriber, treated.plan, "DoseChanged", 0)
+        latest = version_of(prescriber, treated.plan, "DoseChanged", 1)
+        with stores_nothing(prescriber, treated.plan):
+            assert_problem(mark_in_error(prescriber, treated.plan, first), 409, "entry.superseded")
+        created(mark_in_error(prescriber, treated.plan, latest, "keyed the wrong dose"))
+        assert prescriber.active_drugs(treated.plan) == [("sertraline", "50", "mg")]
+        restores = prescriber.events(treated.plan)[-1]["data"]["restores"]
+        assert restores["dose"] == {"amount": "50", "unit": "mg"}
 
     def test_a_follow_up_marked_in_error_is_no_longer_pending(
         self, prescriber: Api, treated: Treated

@@ -97,6 +97,40 @@ class TestViewsRespectAMarkedEntry:
             "entered_in_error"
         )
 
+    def test_a_dose_change_and_a_stop_in_error_are_undone_in_the_view(
+        self, careplan: Careplan
+    ) -> None:
+        plan, rx = treated_plan(careplan, "pt-eie-undo")
+        app = careplan.app
+        sertraline = rx["sertraline"]
+        app.change_dose(
+            plan,
+            prescription_id=sertraline,
+            dose=Dose(Decimal(50), "mg"),
+            reason="partial response",
+            follow_up=follow_up(14),
+            ctx=on(7),
+        )
+        changed = version_of(careplan, plan, "DoseChanged")
+        app.mark_entry_in_error(plan, version=changed, reason="other patient", ctx=on(8))
+        app.discontinue(
+            plan,
+            prescription_id=rx["bupropion"],
+            reason="seizure",
+            reason_code="adverse_reaction",
+            ctx=on(9),
+        )
+        stopped = version_of(careplan, plan, "MedicationDiscontinued")
+        app.mark_entry_in_error(plan, version=stopped, reason="misread chart", ctx=on(10))
+        rows = {
+            r["drug"]: (r["dose_amount"], r["status"])
+            for r in active_medications(careplan.views, str(plan))
+        }
+        assert rows == {"sertraline": ("25", "active"), "bupropion": ("150", "active")}
+        state = app.care_plan(plan)
+        assert state.prescriptions[sertraline].dose == Dose(Decimal(25), "mg")
+        assert state.prescriptions[rx["bupropion"]].status == "active"
+
     def test_the_audit_trail_keeps_the_entry_and_shows_why_it_is_in_error(
         self, careplan: Careplan
     ) -> None:

@@ -152,8 +152,14 @@ class CarePlanMachine(RuleBasedStateMachine):
         self.other_drugs: list[OtherDrug] = []
         self.taken_elsewhere: list[Drug] = []  # psychiatric drugs named in the evaluation
         self.populations_when_dosed: dict[str, frozenset[str]] = {}
+        self.dose_populations: dict[str, list[frozenset[str]]] = {}  # per dose set, in order
 
     # -- plumbing -------------------------------------------------------------
+
+    def dosed(self, prescription_id: str, populations: frozenset[str]) -> None:
+        """A dose was set: the model keeps the populations it was judged against."""
+        self.populations_when_dosed[prescription_id] = populations
+        self.dose_populations.setdefault(prescription_id, []).append(populations)
 
     def ctx(self, later: timedelta, actor: Actor = PSYCHIATRIST) -> CommandContext:
         """Clinical time only moves forward, and never past today."""
@@ -385,7 +391,7 @@ class CarePlanMachine(RuleBasedStateMachine):
             return
         prescription_id, _ = outcome
         assert self.plan.prescription(prescription_id).drug == drug_name
-        self.populations_when_dosed[prescription_id] = populations
+        self.dosed(prescription_id, populations)
         self.check_warnings_returned(outcome, acks)
 
     @precondition(lambda self: self.plan.prescriptions)
@@ -423,7 +429,7 @@ class CarePlanMachine(RuleBasedStateMachine):
         if outcome is REFUSED:
             return
         assert self.plan.prescription(prescription_id).dose == dose
-        self.populations_when_dosed[prescription_id] = populations
+        self.dosed(prescription_id, populations)
         self.check_warnings_returned(outcome, acks)
 
     @precondition(lambda self: self.plan.prescriptions)
@@ -459,7 +465,7 @@ class CarePlanMachine(RuleBasedStateMachine):
         if outcome is REFUSED:
             return
         assert self.plan.prescription(prescription_id).taper_steps_taken == taken + 1
-        self.populations_when_dosed[prescription_id] = populations
+        self.dosed(prescription_id, populations)
         self.check_warnings_returned(outcome, acks)
 
     @precondition(lambda self: self.plan.prescriptions)
@@ -533,6 +539,27 @@ class CarePlanMachine(RuleBasedStateMachine):
         if outcome is not REFUSED:
             assert self.plan.prescription(prescription_id).status == "discontinued"
             self.check_warnings_returned(outcome, acks)
+
+    @precondition(lambda self: len(self.events) > 1)
+    @rule(data=st.data(), later=times_between, actor=actors)
+    def mark_an_entry_in_error(self, data: st.DataObject, later: timedelta, actor: Actor) -> None:
+        """Any entry, by anyone: refused, only marked, or undone (domain.corrections)."""
+        version = data.draw(st.integers(1, len(self.events)))
+        entry = self.events[version - 1]
+        assert entry.originator_version == version
+        ctx = self.ctx(later, actor)
+        if self.run(lambda plan: plan.mark_entry_in_error(version, entry, "in error", ctx)) is (
+            REFUSED
+        ):
+            return
+        correction = self.events[-1]
+        assert isinstance(correction, CarePlan.EntryMarkedInError)
+        assert self.plan.is_in_error(version)
+        if "dose" in correction.restores:  # back to the dose, and populations, before
+            history = self.dose_populations[entry.prescription_id]
+            history.pop()
+            self.populations_when_dosed[entry.prescription_id] = history[-1]
+            assert self.plan.prescription(entry.prescription_id).dose == entry.previous_dose
 
     @rule(later=times_between, days=st.integers(-1, 60), actor=actors)
     def schedule_follow_up(self, later: timedelta, days: int, actor: Actor) -> None:
@@ -626,6 +653,15 @@ class CarePlanMachine(RuleBasedStateMachine):
                         isinstance(later, CarePlan.DoseChanged)
                         and later.prescription_id == key[0]
                         and key[1].startswith("dose.")
+                    )
+                    # And a warning is withdrawn with the entry that raised it.
+                    or (
+                        isinstance(later, CarePlan.EntryMarkedInError)
+                        and later.subject_id == key[0]
+                        and (
+                            later.entry_type == "MedicationPrescribed"
+                            or key[1] in later.restores.get("withdrawn_warnings", [])
+                        )
                     )
                     for later in self.events[position + 1 :]
                 )

@@ -201,6 +201,15 @@ class TestMajorInteractions:
         assert codes(found) == ["interaction.benzodiazepine_opioid"]
         assert interactions.major_interactions(drug("lorazepam"), [], [other("ibuprofen")]) == []
 
+    def test_an_ssri_with_tramadol_or_a_triptan_warns_of_serotonin_syndrome(self) -> None:
+        found = interactions.major_interactions(
+            drug("sertraline"), [], [other("tramadol"), other("sumatriptan")]
+        )
+        assert codes(found) == ["interaction.serotonin_syndrome"]
+        assert "sumatriptan, tramadol" in found[0].message
+        assert interactions.major_interactions(drug("sertraline"), [], [other("oxycodone")]) == []
+        assert interactions.major_interactions(drug("lithium"), [], [other("tramadol")]) == []
+
     def test_a_strong_cyp2d6_inhibitor_with_aripiprazole_warns(self) -> None:
         found = interactions.major_interactions(drug("aripiprazole"), [drug("fluoxetine")], [])
         assert codes(found) == ["interaction.cyp2d6_inhibitor"]

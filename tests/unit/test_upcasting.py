@@ -159,6 +159,8 @@ def a_full_history() -> list[CarePlan.Event]:
     )
     scheduled = next(e for e in plan.pending_events if getattr(e, "follow_up_id", None) == stray)
     plan.mark_entry_in_error(scheduled.originator_version, scheduled, "wrong patient", on_day(8))
+    no_show = next(e for e in plan.pending_events if isinstance(e, CarePlan.FollowUpMissed))
+    plan.mark_entry_in_error(no_show.originator_version, no_show, "they attended", on_day(8))
     plan.close("transferred", "moved to Leeds", on_day(9))
     return list(plan.collect_events())
 
@@ -189,6 +191,7 @@ class TestEveryEventClassIsVersioned:
         assert VERSIONED == [
             "CarePlanOpened",
             "DoseChanged",
+            "EntryMarkedInError",
             "EvaluationRecorded",
             "MedicationDiscontinued",
             "MedicationPrescribed",
@@ -216,6 +219,7 @@ class TestCurrentEventsRoundTrip:
         reassessment = SAMPLES["EvaluationRecorded"]  # the last one: the reassessment
         assert reassessment.conditions == ["hepatic_impairment"]
         assert reassessment.resolved_conditions == ["renal_impairment_mild_moderate"]
+        assert SAMPLES["EntryMarkedInError"].restores == {"status": "scheduled"}
         flagged = SAMPLES["MedicationReviewFlagged"]
         assert [w.code for w in flagged.warnings] == ["interaction.lithium_level"]
         assert flagged.evaluation_version == reassessment.originator_version
@@ -318,6 +322,13 @@ V1_STATES: dict[str, dict[str, Any]] = {
         "drug": "sertraline",
         "reason": "remission for 9 months",
     },
+    "EntryMarkedInError": {
+        **_envelope(5),
+        "entry_version": 4,
+        "entry_type": "DoseChanged",
+        "subject_id": V1_PRESCRIPTION,
+        "reason": "wrong patient",
+    },
 }
 # What each upcaster sets: the v2 fields and their defaults.
 UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -326,6 +337,7 @@ UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
     "MedicationPrescribed": {"refills": 0, "warnings": []},
     "DoseChanged": {"warnings": [], "taper_step": None},
     "MedicationDiscontinued": {"reason_code": "other", "warnings": []},
+    "EntryMarkedInError": {"restores": {}},
 }
 V1_ORDER = [
     "CarePlanOpened",
@@ -333,6 +345,7 @@ V1_ORDER = [
     "MedicationPrescribed",
     "DoseChanged",
     "MedicationDiscontinued",
+    "EntryMarkedInError",
 ]
 
 
