@@ -11,6 +11,7 @@ plan itself (opening, evaluations).
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -73,6 +74,7 @@ class CarePlan(
         substance_use: str | None
         conditions: list[str]
         resolved_conditions: list[str]
+        weight_kg: Decimal | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -82,8 +84,10 @@ class CarePlan(
         @staticmethod
         def upcast_v2_v3(state: dict[str, Any]) -> None:
             """v3 records conditions that have ended (a pregnancy, a hepatic impairment
-            that resolved): before it, a condition once recorded never cleared."""
+            that resolved; before it, a condition once recorded never cleared) and the
+            body weight, for maxima per kilogram."""
             state["resolved_conditions"] = []
+            state["weight_kg"] = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.evaluations.append((self.kind, self.occurred_at, self.modality))
@@ -91,6 +95,8 @@ class CarePlan(
             aggregate.current_medications = list(self.current_medications)
             aggregate.conditions |= set(self.conditions)
             aggregate.conditions -= set(self.resolved_conditions)
+            if self.weight_kg is not None:
+                aggregate.weight_kg = self.weight_kg
 
     def __init__(
         self,
@@ -103,6 +109,7 @@ class CarePlan(
         self.patient_id = patient_id
         self.birth_date = birth_date
         self.conditions: set[str] = set()
+        self.weight_kg: Decimal | None = None
         self.current_medications: list[str] = []
         self.pending_acknowledgements: dict[tuple[str, str], Finding] = {}
         self.acknowledged_warnings: dict[tuple[str, str], Finding] = {}
@@ -160,6 +167,7 @@ class CarePlan(
             substance_use=evaluation.substance_use,
             conditions=sorted(evaluation.conditions),
             resolved_conditions=sorted(evaluation.resolved_conditions),
+            weight_kg=evaluation.weight_kg,
         )
         if formulary is None:
             return {}

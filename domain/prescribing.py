@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
@@ -24,6 +25,7 @@ from domain.values import (
     Dose,
     FollowUpPlan,
     TaperStep,
+    UseContext,
     require_choice,
     require_text,
 )
@@ -49,6 +51,7 @@ class Prescription:
     end_reason_code: str | None = None
     taper: list[TaperStep] = field(default_factory=list)
     taper_steps_taken: int = 0
+    use: UseContext = field(default_factory=UseContext)
     #: Findings (code, message) already put to the prescriber for the current dose.
     raised: set[tuple[str, str]] = field(default_factory=set)
     #: (version, dose) of each dose set, latest last: a correction returns to the one before.
@@ -73,12 +76,13 @@ class Prescribing(PlanPart):
     follow_ups: dict[str, FollowUp]
     pending_acknowledgements: dict[tuple[str, str], Finding]
     birth_date: date | None
+    weight_kg: Decimal | None
     conditions: set[str]
     current_medications: list[str]
     evaluations: list[tuple[str, datetime, str]]
 
     class MedicationPrescribed(PlanEvent):
-        class_version = 2
+        class_version = 3
         prescription_id: str
         drug: str
         dose: Dose
@@ -87,12 +91,23 @@ class Prescribing(PlanPart):
         indication: str
         refills: int
         warnings: list[Finding]
+        form: str | None
+        indication_code: str | None
+        setting: str
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """v2 keeps the safety warnings the prescriber was shown, and the refills."""
             state["refills"] = 0
             state["warnings"] = []
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """v3 records the use the label's maxima depend on (form, labelled indication,
+            setting); before it they were unknown and the usual maximum applied."""
+            state["form"] = None
+            state["indication_code"] = None
+            state["setting"] = "outpatient"
 
         def apply(self, aggregate: Any) -> None:
             aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
@@ -109,6 +124,7 @@ class Prescribing(PlanPart):
                 last_changed_by=self.actor,
                 raised={(f.code, f.message) for f in self.warnings},
                 dose_history=[(self.originator_version, self.dose)],
+                use=UseContext(self.form, self.indication_code, self.setting),
             )
 
     class DoseChanged(PlanEvent):
@@ -195,6 +211,7 @@ class Prescribing(PlanPart):
         acknowledgements: Mapping[str, str] | None = None,
         refills: int = 0,
         regulations: Regulations | None = None,
+        use: UseContext | None = None,
     ) -> tuple[str, list[Finding]]:
         """Start a medication low, checked against the formulary and the plan, with its
         follow-up planned from the start. Warnings are returned; acknowledged ones are
@@ -208,15 +225,19 @@ class Prescribing(PlanPart):
         if refills < 0:
             raise InvalidValue("prescription.invalid_refills", "Refills cannot be negative.")
         regulations = regulations or default_regulations()
+        use = use or UseContext()
         daily = safety.daily_amount(dose.amount, frequency)
         context = self._clinical_context(formulary, ctx.occurred_at)
+        populations = context.populations | use.populations
         modalities = [modality for _, _, modality in self.evaluations]
         warnings = safety.refuse_blocking(
             safety.requires_initial_evaluation(self.evaluated_by(ctx.occurred_at))
             + safety.one_active_prescription_per_drug(known.name, self.prescriptions.values())
             + safety.follow_up_must_be_planned(follow_up is not None, self.follow_ups)
-            + safety.dose_within_maximum(known, daily, context.populations)
-            + safety.single_dose_within_maximum(known, dose.amount, frequency, context.populations)
+            + safety.dose_within_maximum(known, daily, populations, context.weight_kg)
+            + safety.single_dose_within_maximum(
+                known, dose.amount, frequency, populations, context.weight_kg
+            )
             + interactions.maoi_contraindications(known, context.active, context.others)
             + interactions.maoi_washout(known, context.stopped, ctx.occurred_at)
             + scope.prescriber_scope(ctx.actor, known)
@@ -242,6 +263,9 @@ class Prescribing(PlanPart):
             route=route,
             indication=indication,
             refills=refills,
+            form=use.form,
+            indication_code=use.indication_code,
+            setting=use.setting,
         )
         self._schedule(follow_up, ctx, prescription_id)
         start = ctx.occurred_at.date()
@@ -410,15 +434,16 @@ class Prescribing(PlanPart):
         if drug is None:  # prescribed under an older formulary: nothing to judge by
             return []
         context = self._clinical_context(formulary, ctx.occurred_at, excluding=rx)
+        populations = context.populations | rx.use.populations
         before = safety.daily_amount(rx.dose.amount, rx.frequency)
         after = safety.daily_amount(dose.amount, rx.frequency)
         changed = rx.last_changed_at or rx.started_at
         days = (ctx.occurred_at - changed).days
         days_on = (ctx.occurred_at - rx.started_at).days
         return (
-            safety.dose_within_maximum(drug, after, context.populations)
+            safety.dose_within_maximum(drug, after, populations, context.weight_kg)
             + safety.single_dose_within_maximum(
-                drug, dose.amount, rx.frequency, context.populations
+                drug, dose.amount, rx.frequency, populations, context.weight_kg
             )
             + schedules.lamotrigine_titration(drug, after, days_on, context.with_valproate)
             + safety.titration_step(drug, before, after, days)
@@ -477,7 +502,7 @@ class Prescribing(PlanPart):
         ]
         age = _age(self.birth_date, at)
         populations = safety.patient_populations(age, self.conditions, active, others)
-        return ClinicalContext(active, stopped, others, populations, age)
+        return ClinicalContext(active, stopped, others, populations, age, self.weight_kg)
 
 
 @dataclass(frozen=True)
@@ -487,6 +512,7 @@ class ClinicalContext:
     others: list[OtherDrug]
     populations: frozenset[str]
     age: int | None
+    weight_kg: Decimal | None = None
 
     @property
     def with_valproate(self) -> bool:

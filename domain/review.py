@@ -90,7 +90,9 @@ class Reviewing(PlanPart):
         ordered_here = {other.drug for other in self.prescriptions.values() if other.is_active}
         elsewhere = [d for d in context.active if d.name not in ordered_here]
         return (
-            safety.dose_within_maximum(drug, daily, context.populations)
+            safety.dose_within_maximum(
+                drug, daily, context.populations | rx.use.populations, context.weight_kg
+            )
             + interactions.maoi_contraindications(drug, elsewhere, context.others)
             + interactions.major_interactions(drug, elsewhere, context.others)
         )

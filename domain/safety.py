@@ -129,23 +129,58 @@ def _mg(amount: Decimal) -> str:
     return f"{format(amount.normalize(), 'f')} mg/day"
 
 
-def effective_maximum(drug: Drug, populations: frozenset[str]) -> tuple[Decimal | None, str]:
-    """The ceiling that applies to this patient: the lowest of the applicable ones."""
+#: Special maxima about how the drug is used, not who takes it: when one applies it
+#: replaces the usual maximum (it may be higher: paroxetine 60 mg for OCD), and the
+#: patient's own caps (age, liver, inhibitors) then apply on top.
+USE_POPULATION_PREFIXES = ("form_",)
+USE_POPULATIONS = frozenset(
+    {"bipolar_depression", "bipolar_mania", "mdd_adjunct", "panic_disorder", "ocd", "inpatient"}
+)
+PER_KG = "mg_per_kg_body_weight"
+
+
+def _is_use(population: str) -> bool:
+    return population in USE_POPULATIONS or population.startswith(USE_POPULATION_PREFIXES)
+
+
+def effective_maximum(
+    drug: Drug, populations: frozenset[str], weight_kg: Decimal | None = None
+) -> tuple[Decimal | None, str]:
+    """The ceiling for this use and this patient: the use's own maximum (form,
+    indication, setting) in place of the usual one, then the lowest patient cap.
+    A per-kilogram maximum counts once a weight has been recorded."""
     limit, why = drug.max_daily, "adult maximum"
+    uses = [s for s in drug.special_maxima if _is_use(s.population) and s.population in populations]
+    capped = [(s.max_daily, s.population) for s in uses if s.max_daily is not None]
+    if capped:
+        limit, population = min(capped)
+        why = f"maximum for {population.replace('_', ' ')}"
+    base = limit  # factors scale this use's maximum, not a cap found below
     for special in drug.special_maxima:
-        if special.population not in populations:
+        if _is_use(special.population):
             continue
-        cap = special.max_daily
-        if cap is None and special.factor is not None and drug.max_daily is not None:
-            cap = drug.max_daily * special.factor
+        if special.population == PER_KG:
+            if weight_kg is None or special.max_daily is None:
+                continue
+            cap: Decimal | None = (special.max_daily * weight_kg).normalize()
+            reason = f"{special.max_daily} mg/kg at {weight_kg} kg"
+        elif special.population in populations:
+            cap = special.max_daily
+            if cap is None and special.factor is not None and base is not None:
+                cap = base * special.factor
+            reason = special.population.replace("_", " ")
+        else:
+            continue
         if cap is not None and (limit is None or cap < limit):
-            limit, why = cap, special.population.replace("_", " ")
+            limit, why = cap, reason
     return limit, why
 
 
-def dose_within_maximum(drug: Drug, daily: Decimal, populations: frozenset[str]) -> list[Finding]:
+def dose_within_maximum(
+    drug: Drug, daily: Decimal, populations: frozenset[str], weight_kg: Decimal | None = None
+) -> list[Finding]:
     """Never above the label's maximum, including the lower ones for special populations."""
-    limit, why = effective_maximum(drug, populations)
+    limit, why = effective_maximum(drug, populations, weight_kg)
     if limit is None or daily <= limit:
         return []
     return [
@@ -159,14 +194,18 @@ def dose_within_maximum(drug: Drug, daily: Decimal, populations: frozenset[str])
 
 
 def single_dose_within_maximum(
-    drug: Drug, amount: Decimal, frequency: str, populations: frozenset[str]
+    drug: Drug,
+    amount: Decimal,
+    frequency: str,
+    populations: frozenset[str],
+    weight_kg: Decimal | None = None,
 ) -> list[Finding]:
     """A dose taken every other day or weekly is averaged per day for the maximum, but
     the whole amount is taken at once: one administration above the daily maximum is
     usually an error (400 mg of sertraline every other day). Some forms are made for
     it (fluoxetine 90 mg weekly), so it warns rather than blocks.
     """
-    limit, why = effective_maximum(drug, populations)
+    limit, why = effective_maximum(drug, populations, weight_kg)
     if limit is None or amount <= limit or daily_amount(amount, frequency) > limit:
         return []  # within it, or already refused by dose.above_maximum
     return [

@@ -24,6 +24,7 @@ from domain.values import (
     Dose,
     FollowUpPlan,
     TaperStep,
+    UseContext,
     require_choice,
     require_text,
 )
@@ -114,6 +115,7 @@ class Switching(PlanPart):
         taper: Sequence[TaperStep] = (),
         washout_days: int = 0,
         acknowledgements: Mapping[str, str] | None = None,
+        use: UseContext | None = None,
     ) -> tuple[str, list[Finding]]:
         """Move from one medication to another, linking the two prescriptions."""
         old = self.prescription(from_prescription_id)  # type: ignore[attr-defined]
@@ -143,6 +145,7 @@ class Switching(PlanPart):
             ctx,
             formulary=formulary,
             acknowledgements=acknowledgements,
+            use=use,
         )
         self._record(
             self.MedicationSwitched,

@@ -43,6 +43,13 @@ CONDITIONS = frozenset(
         "pregnant",
     }
 )
+# What the label's maxima depend on besides the patient: the form, the indication
+# (from the labels' own lists) and the care setting (formulary ``special_maxima``).
+FORMS = frozenset({"ir", "sr", "er", "xl", "oros", "dr", "odt", "patch", "oral_solution"})
+LABELLED_INDICATIONS = frozenset(
+    {"bipolar_depression", "bipolar_mania", "mdd_adjunct", "panic_disorder", "ocd"}
+)
+CARE_SETTINGS = frozenset({"outpatient", "inpatient"})
 ROUTES = frozenset(
     {"oral", "sublingual", "transdermal", "intramuscular", "subcutaneous", "intravenous"}
 )
@@ -187,11 +194,18 @@ class Evaluation:
     conditions: frozenset[str] = frozenset()
     #: Conditions recorded earlier that have ended (a pregnancy, a resolved impairment).
     resolved_conditions: frozenset[str] = frozenset()
+    #: Body weight, for maxima given per kilogram (divalproex 60 mg/kg/day).
+    weight_kg: Decimal | None = None
 
     def __post_init__(self) -> None:
         require_choice(self.kind, EVALUATION_KINDS, "evaluation.unknown_kind", "evaluation kind")
         for condition in self.conditions | self.resolved_conditions:
             require_choice(condition, CONDITIONS, "evaluation.unknown_condition", "condition")
+        if self.weight_kg is not None and not Decimal("0.5") <= self.weight_kg <= 400:
+            raise InvalidValue(
+                "evaluation.weight_implausible",
+                f"A body weight of {self.weight_kg} kg is implausible (0.5 to 400 kg).",
+            )
         if both := sorted(self.conditions & self.resolved_conditions):
             raise InvalidValue(
                 "evaluation.condition_contradictory",
@@ -203,6 +217,42 @@ class Evaluation:
                 "evaluation.diagnosis_required",
                 "An initial evaluation must record at least one working diagnosis.",
             )
+
+
+@dataclass(frozen=True)
+class UseContext:
+    """How a drug is used, where the label sets a different maximum for it: the form
+    (bupropion XL), the indication (paroxetine for OCD, aripiprazole as an adjunct)
+    or the setting (trazodone for inpatients). Unknown is allowed: the usual maximum
+    then applies."""
+
+    form: str | None = None
+    indication_code: str | None = None
+    setting: str = "outpatient"
+
+    def __post_init__(self) -> None:
+        if self.form is not None:
+            require_choice(self.form, FORMS, "prescription.unknown_form", "form")
+        if self.indication_code is not None:
+            require_choice(
+                self.indication_code,
+                LABELLED_INDICATIONS,
+                "prescription.unknown_indication_code",
+                "indication code",
+            )
+        require_choice(self.setting, CARE_SETTINGS, "prescription.unknown_setting", "setting")
+
+    @property
+    def populations(self) -> frozenset[str]:
+        """The formulary's population names for this use (``form_xl``, ``ocd``, …)."""
+        found = {self.indication_code} if self.indication_code else set()
+        if self.form:
+            found.add(f"form_{self.form}")
+        if self.setting == "inpatient":
+            found.add("inpatient")
+            if self.form:
+                found.add(f"form_{self.form}_inpatient")
+        return frozenset(found)
 
 
 @dataclass(frozen=True)

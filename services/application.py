@@ -29,6 +29,7 @@ from domain.values import (
     FollowUpPlan,
     Measurement,
     TaperStep,
+    UseContext,
 )
 from services.transcodings import register_value_objects
 
@@ -103,6 +104,7 @@ class CarePlans(Application[UUID]):
         ctx: CommandContext,
         acknowledgements: Mapping[str, str] | None = None,
         refills: int = 0,
+        use: UseContext | None = None,
     ) -> CommandResult:
         def act(plan: CarePlan) -> tuple[str, list[Finding]]:
             return plan.prescribe(
@@ -117,6 +119,7 @@ class CarePlans(Application[UUID]):
                 acknowledgements=acknowledgements,
                 refills=refills,
                 regulations=self.regulations,
+                use=use,
             )
 
         return self._change(plan_id, act)

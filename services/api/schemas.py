@@ -13,10 +13,13 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.values import (
+    CARE_SETTINGS,
     CONDITIONS,
     DISCONTINUATION_REASONS,
     DOSE_UNITS,
+    FORMS,
     FREQUENCIES,
+    LABELLED_INDICATIONS,
     MODALITIES,
     ROUTES,
     SWITCH_STRATEGIES,
@@ -42,6 +45,9 @@ Unit = Literal[tuple(sorted(DOSE_UNITS))]  # type: ignore[valid-type]
 Frequency = Literal[tuple(sorted(FREQUENCIES))]  # type: ignore[valid-type]
 Route = Literal[tuple(sorted(ROUTES))]  # type: ignore[valid-type]
 Condition = Literal[tuple(sorted(CONDITIONS))]  # type: ignore[valid-type]
+Form = Literal[tuple(sorted(FORMS))]  # type: ignore[valid-type]
+LabelledIndication = Literal[tuple(sorted(LABELLED_INDICATIONS))]  # type: ignore[valid-type]
+CareSetting = Literal[tuple(sorted(CARE_SETTINGS))]  # type: ignore[valid-type]
 DiscontinuationReason = Literal[tuple(sorted(DISCONTINUATION_REASONS))]  # type: ignore[valid-type]
 SwitchStrategy = Literal[tuple(sorted(SWITCH_STRATEGIES))]  # type: ignore[valid-type]
 Amount = Annotated[Decimal, Field(gt=0, le=100000, max_digits=12, decimal_places=4)]
@@ -108,6 +114,9 @@ class RecordEvaluation(Command):
     conditions: list[Condition] = Field(
         default_factory=list, description="Conditions that change dosing.", max_length=20
     )
+    weight_kg: Decimal | None = Field(
+        default=None, ge=Decimal("0.5"), le=400, description="For maxima per kilogram."
+    )
     resolved_conditions: list[Condition] = Field(
         default_factory=list,
         description="Conditions recorded earlier that have ended (e.g. a pregnancy).",
@@ -115,7 +124,17 @@ class RecordEvaluation(Command):
     )
 
 
-class Prescribe(Command):
+class UseIn(Strict):
+    """How the drug is used, where the label's maximum depends on it (all optional)."""
+
+    form: Form | None = Field(default=None, description="e.g. xl: bupropion XL up to 450 mg.")
+    indication_code: LabelledIndication | None = Field(
+        default=None, description="A labelled indication with its own maximum, e.g. ocd."
+    )
+    setting: CareSetting = "outpatient"
+
+
+class Prescribe(Command, UseIn):
     drug: ShortText
     dose: DoseIn
     frequency: Frequency
@@ -162,7 +181,7 @@ class StartTaper(Command):
     acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=20)
 
 
-class Switch(Command):
+class Switch(Command, UseIn):
     strategy: SwitchStrategy
     reason: Text
     drug: ShortText
@@ -254,6 +273,15 @@ class PrescriptionOut(BaseModel):
     prescriber: str
 
 
+class PlanPrescriptionOut(PrescriptionOut):
+    """On the plan itself: also how the drug is used, where the label's maximum
+    depends on it."""
+
+    form: str | None
+    indication_code: str | None
+    setting: str
+
+
 class FollowUpOut(BaseModel):
     follow_up_id: str
     due_on: date
@@ -280,7 +308,7 @@ class CarePlanOut(BaseModel):
     opened_at: datetime
     opened_by: str
     has_initial_evaluation: bool
-    prescriptions: list[PrescriptionOut]
+    prescriptions: list[PlanPrescriptionOut]
     follow_ups: list[FollowUpOut]
     pending_acknowledgements: list[PendingAcknowledgement]
 

@@ -216,3 +216,35 @@ class TestAnEvaluationJudgesWhatIsTaken:
             assert_problem(
                 prescriber.evaluate(plan, both), 422, "evaluation.condition_contradictory"
             )
+
+
+class TestTheUseSetsTheMaximum:
+    def test_a_labelled_indication_allows_its_own_maximum(self, prescriber: Api) -> None:
+        plan = prescriber.ready_evaluated_plan()
+        high = prescription(
+            "paroxetine",
+            "60",
+            acknowledgements=[{"code": "dose.above_usual_start", "justification": "transfer"}],
+        )
+        with stores_nothing(prescriber, plan):
+            assert_problem(prescriber.prescribe(plan, high), 409, "dose.above_maximum")
+        response = prescriber.prescribe(plan, {**high, "indication_code": "ocd", "form": "ir"})
+        assert response.status_code == 201, response.text
+        [rx] = prescriber.plan(plan).json()["prescriptions"]
+        assert (rx["form"], rx["indication_code"], rx["setting"]) == ("ir", "ocd", "outpatient")
+
+    def test_a_weight_from_the_evaluation_caps_a_dose_per_kilogram(self, prescriber: Api) -> None:
+        plan = prescriber.ready_plan()
+        weighed = evaluation(weight_kg="50")
+        assert prescriber.evaluate(plan, weighed).status_code == 201
+        body = prescription("divalproex", "1000", frequency="four_times_daily")
+        with stores_nothing(prescriber, plan):
+            problem = assert_problem(prescriber.prescribe(plan, body), 409, "dose.above_maximum")
+        assert "60 mg/kg at 50 kg" in problem["detail"]
+
+    def test_an_unknown_form_or_an_implausible_weight_is_refused(self, prescriber: Api) -> None:
+        plan = prescriber.ready_evaluated_plan()
+        assert_problem(
+            prescriber.prescribe(plan, prescription(form="gummy")), 422, "request.invalid"
+        )
+        assert_problem(prescriber.evaluate(plan, evaluation(weight_kg="0")), 422, "request.invalid")

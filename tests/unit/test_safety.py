@@ -10,7 +10,7 @@ import pytest
 from domain import interactions, safety
 from domain.care_plan import CarePlan
 from domain.errors import InvalidValue, RuleViolation
-from domain.values import Evaluation
+from domain.values import Evaluation, UseContext
 from tests.unit.clinic import FORMULARY, ctx, in_weeks, initial_evaluation, mg
 
 D = Decimal
@@ -86,6 +86,83 @@ class TestMaximumDose:
     def test_daily_amount_follows_the_frequency(self) -> None:
         assert safety.daily_amount(D(100), "twice_daily") == D(200)
         assert safety.daily_amount(D(25), "every_other_day") == D("12.5")
+
+
+class TestUseAndWeight:
+    def test_a_labelled_indication_with_a_higher_maximum_replaces_the_usual_one(self) -> None:
+        paroxetine = drug("paroxetine")
+        assert codes(safety.dose_within_maximum(paroxetine, D(60), NONE)) == ["dose.above_maximum"]
+        assert safety.dose_within_maximum(paroxetine, D(60), frozenset({"ocd"})) == []
+        assert codes(safety.dose_within_maximum(paroxetine, D(70), frozenset({"ocd"}))) == [
+            "dose.above_maximum"
+        ]
+
+    def test_an_indication_with_a_lower_maximum_lowers_it(self) -> None:
+        [finding] = safety.dose_within_maximum(
+            drug("aripiprazole"), D(20), frozenset({"mdd_adjunct"})
+        )
+        assert "maximum for mdd adjunct" in finding.message
+        assert safety.dose_within_maximum(drug("aripiprazole"), D(20), NONE) == []
+
+    def test_patient_caps_still_apply_under_a_use_maximum(self) -> None:
+        both = frozenset({"ocd", "age_over_65"})
+        limit, _ = safety.effective_maximum(drug("paroxetine"), both)
+        assert limit == D(40)
+
+    def test_a_form_sets_its_own_maximum(self) -> None:
+        bupropion = drug("bupropion")
+        assert codes(safety.dose_within_maximum(bupropion, D(450), NONE)) == ["dose.above_maximum"]
+        assert safety.dose_within_maximum(bupropion, D(450), frozenset({"form_xl"})) == []
+
+    def test_a_per_kilogram_maximum_counts_once_a_weight_is_known(self) -> None:
+        divalproex = drug("divalproex")
+        assert safety.dose_within_maximum(divalproex, D(4000), NONE) == []  # no weight: no cap
+        [finding] = safety.dose_within_maximum(divalproex, D(4000), NONE, weight_kg=D(60))
+        assert "3600 mg/day" in finding.message
+        assert "60 mg/kg at 60 kg" in finding.message
+        assert safety.dose_within_maximum(divalproex, D(3500), NONE, weight_kg=D(60)) == []
+
+    def test_use_context_names_the_formulary_populations(self) -> None:
+        use = UseContext("ir", "panic_disorder", "inpatient")
+        assert use.populations == {"panic_disorder", "form_ir", "inpatient", "form_ir_inpatient"}
+        assert UseContext().populations == frozenset()
+
+    @pytest.mark.parametrize(
+        ("kwargs", "code"),
+        [
+            ({"form": "gummy"}, "prescription.unknown_form"),
+            ({"indication_code": "insomnia"}, "prescription.unknown_indication_code"),
+            ({"setting": "home"}, "prescription.unknown_setting"),
+        ],
+    )
+    def test_use_context_vocabularies(self, kwargs: dict[str, str], code: str) -> None:
+        with pytest.raises(InvalidValue) as refused:
+            UseContext(**kwargs)
+        assert refused.value.code == code
+
+    def test_through_the_plan_the_weight_from_the_evaluation_caps_divalproex(self) -> None:
+        plan = CarePlan.open("pt-kg", ctx())
+        evaluation = Evaluation(
+            "initial", "in_person", initial_evaluation().diagnoses, weight_kg=D(50)
+        )
+        plan.record_evaluation(evaluation, ctx())
+        with pytest.raises(RuleViolation) as refused:
+            plan.prescribe(
+                "divalproex",
+                mg("1000"),
+                "four_times_daily",
+                "oral",
+                "mania",
+                in_weeks(1),
+                ctx(),
+                formulary=FORMULARY,
+            )
+        assert "60 mg/kg at 50 kg" in str(refused.value)
+
+    def test_an_implausible_weight_is_refused(self) -> None:
+        with pytest.raises(InvalidValue) as refused:
+            Evaluation("initial", "in_person", initial_evaluation().diagnoses, weight_kg=D(0))
+        assert refused.value.code == "evaluation.weight_implausible"
 
 
 class TestPopulations:

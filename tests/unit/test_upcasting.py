@@ -21,7 +21,7 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.care_plan import CarePlan
 from domain.scales import validated_measurement
-from domain.values import Actor, Diagnosis, Evaluation, FollowUpPlan, TaperStep
+from domain.values import Actor, Diagnosis, Evaluation, FollowUpPlan, TaperStep, UseContext
 from services.application import CarePlans
 from tests.unit.clinic import DR_ADA, FORMULARY, NOW, NURSE_SAM, ctx, in_weeks, mg
 
@@ -72,6 +72,7 @@ def a_full_history() -> list[CarePlan.Event]:
         on_day(0),
         formulary=FORMULARY,
         refills=2,
+        use=UseContext("er", "bipolar_mania", "inpatient"),
     )
     plan.acknowledge_warning(lithium, "interaction.lithium_level", "level in 5 days", on_day(0))
     plan.change_dose(
@@ -137,6 +138,7 @@ def a_full_history() -> list[CarePlan.Event]:
             current_medications=("Ibuprofen 400 mg as needed", "Hydrochlorothiazide 25 mg"),
             conditions=frozenset({"hepatic_impairment"}),
             resolved_conditions=frozenset({"renal_impairment_mild_moderate"}),
+            weight_kg=Decimal("72.5"),
         ),
         on_day(7),
         FORMULARY,
@@ -228,6 +230,12 @@ class TestCurrentEventsRoundTrip:
             2,
             ["interaction.lithium_level"],
         )
+        assert (prescribed.form, prescribed.indication_code, prescribed.setting) == (
+            "er",
+            "bipolar_mania",
+            "inpatient",
+        )
+        assert reassessment.weight_kg == Decimal("72.5")
         changes = [e for e in HISTORY if isinstance(e, CarePlan.DoseChanged)]
         assert changes[0].warnings
         assert changes[1].taper_step == 1
@@ -333,8 +341,14 @@ V1_STATES: dict[str, dict[str, Any]] = {
 # What each upcaster sets: the v2 fields and their defaults.
 UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
     "CarePlanOpened": {"birth_date": None},
-    "EvaluationRecorded": {"conditions": [], "resolved_conditions": []},
-    "MedicationPrescribed": {"refills": 0, "warnings": []},
+    "EvaluationRecorded": {"conditions": [], "resolved_conditions": [], "weight_kg": None},
+    "MedicationPrescribed": {
+        "refills": 0,
+        "warnings": [],
+        "form": None,
+        "indication_code": None,
+        "setting": "outpatient",
+    },
     "DoseChanged": {"warnings": [], "taper_step": None},
     "MedicationDiscontinued": {"reason_code": "other", "warnings": []},
     "EntryMarkedInError": {"restores": {}},
@@ -463,20 +477,36 @@ def _state(plan: CarePlan) -> dict[str, Any]:
 V2_STATES: dict[str, dict[str, Any]] = {
     "EvaluationRecorded": {
         **V1_STATES["EvaluationRecorded"],
-        "conditions": ["pregnancy"],
+        "conditions": ["pregnant"],
         "class_version": 2,
     },
+    "MedicationPrescribed": {
+        **V1_STATES["MedicationPrescribed"],
+        "refills": 1,
+        "warnings": [],
+        "class_version": 2,
+    },
+}
+# What each v2→v3 upcaster sets.
+UPCAST_V3_DEFAULTS: dict[str, dict[str, Any]] = {
+    "EvaluationRecorded": {"resolved_conditions": [], "weight_kg": None},
+    "MedicationPrescribed": {"form": None, "indication_code": None, "setting": "outpatient"},
 }
 
 
 class TestEventsStoredByTheSecondRelease:
-    def test_a_v2_evaluation_loads_with_no_condition_resolved(self) -> None:
+    @pytest.mark.parametrize("name", sorted(V2_STATES))
+    def test_a_v2_event_loads_with_the_v3_fields_defaulted(self, name: str) -> None:
         stored = StoredEvent(
             originator_id=uuid4(),
             originator_version=2,
-            topic="domain.care_plan:CarePlan.EvaluationRecorded",
-            state=APP.mapper.transcoder.encode(V2_STATES["EvaluationRecorded"]),
+            topic=f"domain.care_plan:CarePlan.{name}",
+            state=APP.mapper.transcoder.encode(V2_STATES[name]),
         )
         event = APP.mapper.to_domain_event(stored)
-        assert (event.conditions, event.resolved_conditions) == (["pregnancy"], [])
-        assert set(vars(event)) == set(vars(SAMPLES["EvaluationRecorded"]))
+        assert set(vars(event)) == set(vars(SAMPLES[name]))
+        added = UPCAST_V3_DEFAULTS[name]
+        assert {field: getattr(event, field) for field in added} == added
+        kept = set(V2_STATES[name]) - {"class_version", "timestamp"}
+        plain = kept - {"actor", "dose", "diagnoses"}  # value objects: compared above by type
+        assert {f: getattr(event, f) for f in plain} == {f: V2_STATES[name][f] for f in plain}

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from domain.scales import validated_measurement
-from domain.values import Actor, Diagnosis, Dose, Evaluation, FollowUpPlan, TaperStep
+from domain.values import (
+    Actor,
+    Diagnosis,
+    Dose,
+    Evaluation,
+    FollowUpPlan,
+    TaperStep,
+    UseContext,
+)
 from services.api import schemas
 from services.api.deps import CareplanDep, allowed, context
 from services.application import CommandResult
@@ -42,6 +50,10 @@ def warnings(result: CommandResult, acknowledged: dict[str, str]) -> list[schema
         schemas.FindingOut(**vars(finding), acknowledged=finding.code in acknowledged)
         for finding in result.warnings
     ]
+
+
+def use_context(body: schemas.UseIn) -> UseContext:
+    return UseContext(body.form, body.indication_code, body.setting)
 
 
 @router.post("", status_code=201, response_model=schemas.Opened)
@@ -93,6 +105,7 @@ def record_evaluation(
         substance_use=body.substance_use,
         conditions=frozenset(body.conditions),
         resolved_conditions=frozenset(body.resolved_conditions),
+        weight_kg=body.weight_kg,
     )
     ctx = context(actor, request, body.occurred_at)
     result = careplan.app.record_evaluation(care_plan_id, evaluation, ctx)
@@ -129,6 +142,7 @@ def prescribe(
         ctx=context(actor, request, body.occurred_at),
         acknowledgements=acknowledged,
         refills=body.refills,
+        use=use_context(body),
     )
     assert result.created_id is not None
     return schemas.Prescribed(
@@ -263,6 +277,7 @@ def switch(
         washout_days=body.washout_days,
         ctx=context(actor, request, body.occurred_at),
         acknowledgements=acknowledged,
+        use=use_context(body),
     )
     assert result.created_id is not None
     return schemas.Prescribed(

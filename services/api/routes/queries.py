@@ -40,13 +40,16 @@ def plan_out(plan: CarePlan) -> schemas.CarePlanOut:
         opened_by=plan.opened_by.id,
         has_initial_evaluation=plan.has_initial_evaluation,
         prescriptions=[
-            schemas.PrescriptionOut(
+            schemas.PlanPrescriptionOut(
                 prescription_id=rx.prescription_id,
                 drug=rx.drug,
                 dose=dose_out(rx.dose.amount, rx.dose.unit),
                 frequency=rx.frequency,
                 route=rx.route,
                 indication=rx.indication,
+                form=rx.use.form,
+                indication_code=rx.use.indication_code,
+                setting=rx.use.setting,
                 status=rx.status,
                 started_at=rx.started_at,
                 prescriber=rx.prescriber.id,
