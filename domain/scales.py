@@ -140,9 +140,8 @@ def scored_measurement(
             "measurement.total_required", f"Give the {scale.name} total or its item scores."
         )
     checked = _checked_total(scale, sum(scores) if scores else total)
-    return ScoredMeasurement(
-        scale.name, checked, scores, scale.band(checked), tuple(_self_harm(scale, scores))
-    )
+    urgent = _self_harm(scale, scores) + _suicidal_ideation(scale, checked)
+    return ScoredMeasurement(scale.name, checked, scores, scale.band(checked), tuple(urgent))
 
 
 def response(baseline_total: int, latest_total: int) -> bool:
@@ -207,6 +206,31 @@ def _self_harm(scale: Scale, scores: tuple[int, ...]) -> list[Finding]:
             "(thoughts of being better off dead or of self-harm): "
             "assess suicide risk the same day.",
             f"{scale.source}; {PHQ9_INSTRUCTIONS}",
+        )
+    ]
+
+
+#: C-SSRS ideation severity: 4 is active ideation with some intent to act, 5 adds a
+#: specific plan. The scale's own triage sends both to an immediate evaluation.
+CSSRS_IMMEDIATE_FROM = 4
+CSSRS_TRIAGE = (
+    "Columbia Lighthouse Project, C-SSRS screen version triage (ideation with intent "
+    "or with plan and intent: immediate evaluation and safety measures)"
+)
+
+
+def _suicidal_ideation(scale: Scale, total: int) -> list[Finding]:
+    """Only the total of the C-SSRS is stored (it is licensed): its ideation severity."""
+    if scale.name != "C-SSRS" or total < CSSRS_IMMEDIATE_FROM:
+        return []
+    return [
+        Finding(
+            "measurement.suicidal_ideation_with_intent",
+            "warn",
+            f"C-SSRS ideation severity {total} (active ideation with intent"
+            f"{' and a plan' if total == 5 else ''}): evaluate suicide risk now and keep "
+            "the patient safe until then.",
+            f"{scale.source}; {CSSRS_TRIAGE}",
         )
     ]
 

@@ -74,6 +74,23 @@ class TestPhq9SelfHarmItem:
         assert scored_measurement("GAD-7", items=[3] * 7).urgent == ()
 
 
+class TestCssrsIdeationSeverity:
+    @pytest.mark.parametrize("severity", [4, 5])
+    def test_ideation_with_intent_is_an_urgent_finding(self, severity: int) -> None:
+        (finding,) = scored_measurement("C-SSRS", severity).urgent
+        assert finding.code == "measurement.suicidal_ideation_with_intent"
+        assert "Posner" in finding.source
+        assert "triage" in finding.source
+        assert ("a plan" in finding.message) is (severity == 5)
+
+    @pytest.mark.parametrize("severity", [0, 3])
+    def test_ideation_without_intent_raises_nothing(self, severity: int) -> None:
+        assert scored_measurement("C-SSRS", severity).urgent == ()
+
+    def test_other_licensed_totals_raise_nothing(self) -> None:
+        assert scored_measurement("MDQ", 13).urgent == ()
+
+
 class TestPcl5:
     def test_twenty_items_scored_0_to_4_make_a_total_of_up_to_80(self) -> None:
         assert scored_measurement("PCL-5", items=[4] * 20).total == 80
