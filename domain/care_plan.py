@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain.checks import Checks
 from domain.errors import CarePlanNotFound, InvalidValue
 from domain.follow_ups import FollowUp, FollowUps
 from domain.formulary import Formulary
@@ -32,6 +33,7 @@ from domain.values import Actor, CommandContext, Diagnosis, Evaluation, require_
 
 
 class CarePlan(
+    Checks,
     Reviewing,
     Switching,
     Prescribing,

@@ -265,7 +265,8 @@ class Monitoring(PlanPart):
     @property
     def lab_dates(self) -> dict[str, list[date]]:
         """When each required check was done (read by ``RequiredMonitoring``): lab
-        results by the day they were collected, AIMS by the day it was scored.
+        results by the day they were collected, AIMS by the day it was scored, clinical
+        checks (``domain.checks``) by the day they were done.
         Entries marked in error (by their version) no longer count as done.
         """
         done: dict[str, list[date]] = {}
@@ -285,6 +286,9 @@ class Monitoring(PlanPart):
         for instrument, taken_at in scored:
             if instrument in MEASUREMENT_CHECKS:
                 done.setdefault(MEASUREMENT_CHECKS[instrument], []).append(taken_at.date())
+        for check in getattr(self, "checks", {}).values():  # rash, pregnancy status
+            if check.version not in in_error:
+                done.setdefault(check.check, []).append(check.checked_at.date())
         return done
 
     def _prescription(self, prescription_id: str) -> Prescription:

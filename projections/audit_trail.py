@@ -124,6 +124,13 @@ def _(event: CarePlan.MonitoringScheduled) -> str:
 
 
 @summarise.register
+def _(event: CarePlan.ClinicalCheckRecorded) -> str:
+    finding = "positive" if event.present else "negative"
+    summary = f"Check {event.check.replace('_', ' ')}: {finding}"
+    return summary + (f" ({event.note})" if event.note else "")
+
+
+@summarise.register
 def _(event: CarePlan.MedicationReviewFlagged) -> str:
     codes = ", ".join(w.code for w in event.warnings)
     return f"{event.drug} flagged by evaluation {event.evaluation_version}: {codes}"

@@ -314,6 +314,23 @@ class CarePlans(Application[UUID]):
             lambda plan: plan.record_measurement(instrument, ctx, total=total, items=items),
         )
 
+    def record_check(
+        self,
+        plan_id: UUID | str,
+        *,
+        check: str,
+        present: bool,
+        ctx: CommandContext,
+        note: str | None = None,
+    ) -> CommandResult:
+        """The result's warnings are the urgent findings (a rash on lamotrigine, …)."""
+        return self._change(
+            plan_id,
+            lambda plan: plan.record_check(
+                check, present, ctx, formulary=self.formulary, note=note
+            ),
+        )
+
     def record_lab_result(
         self, plan_id: UUID | str, *, ctx: CommandContext, **result: Any
     ) -> CommandResult:

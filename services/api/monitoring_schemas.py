@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from domain.checks import CHECKS
 from domain.labs import LAB_TESTS
 from domain.monitoring import ADHERENCE, SIDE_EFFECT_ACTIONS, SIDE_EFFECT_SEVERITIES
 from domain.scales import SCALES
@@ -90,6 +91,18 @@ class UrgentFinding(BaseModel):
     severity: Literal["warn"]
     message: str
     source: str
+
+
+class RecordCheck(Command):
+    check: Literal[tuple(sorted(CHECKS))]  # type: ignore[valid-type]
+    present: bool = Field(description="A rash was found; the patient is pregnant.")
+    note: Text | None = None
+
+
+class CheckRecordedOut(BaseModel):
+    check_id: str
+    version: int
+    urgent: list[UrgentFinding] = Field(description="A positive check on its drug: act today.")
 
 
 class SideEffectReportedOut(BaseModel):

@@ -143,6 +143,7 @@ def a_full_history() -> list[CarePlan.Event]:
         on_day(7),
         FORMULARY,
     )
+    plan.record_check("pregnancy_status", False, on_day(7), formulary=FORMULARY, note="hCG neg")
     plan.record_adherence("missed_some_doses", on_day(7), prescription_id=lithium, note="weekends")
     plan.record_measurement("PHQ-9", on_day(7, NURSE_SAM), items=[1, 1, 1, 1, 1, 1, 1, 1, 1])
     plan.record_lab_result(

@@ -156,6 +156,30 @@ def record_measurement(
     )
 
 
+@router.post("/{care_plan_id}/checks", status_code=201, response_model=bodies.CheckRecordedOut)
+def record_check(
+    care_plan_id: str,
+    body: bodies.RecordCheck,
+    careplan: CareplanDep,
+    actor: Recorder,
+    request: Request,
+) -> bodies.CheckRecordedOut:
+    """Record a clinical check (rash, pregnancy status); a positive one on its drug is urgent."""
+    result = careplan.app.record_check(
+        care_plan_id,
+        check=body.check,
+        present=body.present,
+        note=body.note,
+        ctx=context(actor, request, body.occurred_at),
+    )
+    assert result.created_id is not None
+    return bodies.CheckRecordedOut(
+        check_id=result.created_id,
+        version=result.version,
+        urgent=[bodies.UrgentFinding(**vars(finding)) for finding in result.warnings],
+    )
+
+
 @router.post(
     "/{care_plan_id}/lab-results", status_code=201, response_model=bodies.LabResultRecordedOut
 )
