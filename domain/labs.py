@@ -27,6 +27,13 @@ LITHIUM_LABEL = (
 )
 VALPROATE_LABEL = "Divalproex sodium (Depakote) label: trough 50-125 µg/mL"
 CLOZAPINE_LABEL = "Clozapine label: ANC 1500/µL or more; below 500/µL severe neutropenia"
+CLOZAPINE_BEN = (
+    "Clozapine label, section 2 (benign ethnic neutropenia: normal ANC 1000/µL or more; "
+    "below 500/µL severe neutropenia)"
+)
+#: Default ranges for patients with a condition that changes what is normal, by test
+#: and unit: clozapine's label sets a lower normal ANC in benign ethnic neutropenia.
+CONDITION_DEFAULTS: dict[str, dict[str, dict[str, ReferenceRange]]] = {}
 
 # Spellings clients send for the same unit (ASCII "u", "mcg", the Greek mu).
 UNIT_ALIASES = {
@@ -113,6 +120,13 @@ LAB_TESTS: dict[str, LabTest] = {
 }
 LAB_FLAGS = frozenset({"low", "normal", "high", "critical"})
 
+CONDITION_DEFAULTS["benign_ethnic_neutropenia"] = {
+    "anc": {
+        "cells/µL": ReferenceRange(Decimal("1000"), None, CLOZAPINE_BEN),
+        "10^9/L": ReferenceRange(Decimal("1.0"), None, CLOZAPINE_BEN),
+    }
+}
+
 
 @dataclass(frozen=True)
 class LabReading:
@@ -131,9 +145,11 @@ def read_lab_result(
     unit: str,
     reference_low: Decimal | None = None,
     reference_high: Decimal | None = None,
+    conditions: frozenset[str] = frozenset(),
 ) -> LabReading:
-    """Check the test, unit and value; take the laboratory's range, else the default;
-    flag the value against it (critical limits first).
+    """Check the test, unit and value; take the laboratory's range, else the default
+    for the patient's conditions, else the default; flag the value against it
+    (critical limits first).
     """
     known = LAB_TESTS[require_choice(test, frozenset(LAB_TESTS), "lab.unknown_test", "lab test")]
     unit = UNIT_ALIASES.get(unit.strip(), unit.strip())
@@ -152,7 +168,10 @@ def read_lab_result(
             "lab.invalid_range", f"Reference low {given.low} is above reference high {given.high}."
         )
     given_any = given.low is not None or given.high is not None
-    reference = given if given_any else known.defaults.get(unit, ReferenceRange(None, None))
+    default = known.defaults.get(unit, ReferenceRange(None, None))
+    for condition in sorted(conditions & CONDITION_DEFAULTS.keys()):
+        default = CONDITION_DEFAULTS[condition].get(test, {}).get(unit, default)
+    reference = given if given_any else default
     return LabReading(test, value, unit, reference, _flag(known, unit, value, reference))
 
 

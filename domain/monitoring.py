@@ -242,7 +242,8 @@ class Monitoring(PlanPart):
         """Record a lab result or vital sign, flagged against its reference range; a
         critical value is returned as an urgent finding.
         """
-        reading = read_lab_result(test, value, unit, reference_low, reference_high)
+        conditions = frozenset(getattr(self, "conditions", ()))
+        reading = read_lab_result(test, value, unit, reference_low, reference_high, conditions)
         collected_at = _collection_time(collected_at, ctx)
         lab_result_id = str(uuid4())
         self._record(

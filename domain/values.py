@@ -41,6 +41,7 @@ CONDITIONS = frozenset(
         "cyp2c19_poor_metaboliser",
         "cyp2d6_poor_metaboliser",
         "pregnant",
+        "benign_ethnic_neutropenia",
     }
 )
 # What the label's maxima depend on besides the patient: the form, the indication

@@ -13,7 +13,7 @@ from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
 from domain.labs import LAB_TESTS, read_lab_result
 from domain.monitoring_plan import OFFSETS
 from domain.scales import validated_measurement
-from domain.values import FollowUpPlan
+from domain.values import Evaluation, FollowUpPlan
 from projections.audit_trail import summarise
 from services.application import CarePlans
 from tests.unit.clinic import (
@@ -483,3 +483,28 @@ class TestCriticalResults:
         _, urgent = lab_with_findings(plan, "lithium_level", "1.5", "mEq/L")
         assert urgent == []
         assert last_event(plan).flag == "high"
+
+
+class TestBenignEthnicNeutropenia:
+    def test_the_lower_normal_anc_applies_once_the_condition_is_recorded(self) -> None:
+        plan = evaluated_plan()
+        at = ctx()
+        _, urgent = plan.record_lab_result(
+            "anc", Decimal("1200"), "cells/µL", NOW - timedelta(hours=1), at
+        )
+        assert urgent == []
+        assert plan.pending_events[-1].flag == "low"
+        plan.record_evaluation(
+            Evaluation(
+                "reassessment", "in_person", (), conditions=frozenset({"benign_ethnic_neutropenia"})
+            ),
+            at,
+        )
+        plan.record_lab_result("anc", Decimal("1200"), "cells/µL", NOW - timedelta(hours=1), at)
+        event = plan.pending_events[-1]
+        assert (event.flag, event.reference_low) == ("normal", Decimal("1000"))
+        assert "benign ethnic neutropenia" in event.reference_source
+        _, urgent = plan.record_lab_result(
+            "anc", Decimal("400"), "cells/µL", NOW - timedelta(hours=1), at
+        )
+        assert [f.code for f in urgent] == ["lab.critical"]  # the critical limit is the same
