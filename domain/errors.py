@@ -73,3 +73,14 @@ class ConcurrentUpdate(DomainError):
         super().__init__(
             f"Care plan {care_plan_id} was changed by another request; reload and retry."
         )
+
+
+class StaleVersion(DomainError):
+    """The caller's If-Match names a version the plan has moved past (HTTP 412)."""
+
+    code = "care_plan.version_mismatch"
+
+    def __init__(self, care_plan_id: object, expected: int, actual: int) -> None:
+        super().__init__(
+            f"Care plan {care_plan_id} is at version {actual}, not {expected}; reload it."
+        )

@@ -7,7 +7,10 @@ read-your-writes) are dealt with once.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -18,7 +21,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from domain.care_plan import CarePlan, care_plan_id
-from domain.errors import CarePlanNotFound, ConcurrentUpdate
+from domain.errors import CarePlanNotFound, ConcurrentUpdate, StaleVersion
 from domain.formulary import Formulary, load_formulary
 from domain.regulations import Regulations, default_regulations
 from domain.safety import Finding
@@ -34,6 +37,12 @@ from domain.values import (
 from services.transcodings import register_value_objects
 
 log = structlog.get_logger(__name__)
+
+#: The plan version a caller requires (HTTP If-Match), for the command being run.
+EXPECTED_VERSION: ContextVar[int | None] = ContextVar("expected_version", default=None)
+#: How often a command that lost a race to another writer is run again: every round
+#: has a winner, so this many writers on one plan at once all get through.
+RETRIES_ON_CONFLICT = 8
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class CarePlans(Application[UUID]):
         flagged: dict[str, list[Finding]] = {}
 
         def evaluate(plan: CarePlan) -> None:
+            flagged.clear()  # run again after a lost race: only the last run counts
             flagged.update(plan.record_evaluation(evaluation, ctx, self.formulary))
 
         return replace(self._change(plan_id, evaluate), flagged=flagged)
@@ -410,11 +420,26 @@ class CarePlans(Application[UUID]):
     # -- the writer path ------------------------------------------------------
 
     def _change(self, plan_id: UUID | str, act: Callable[[CarePlan], Any]) -> CommandResult:
-        plan = self.care_plan(plan_id)
-        plan.require_open()  # before any rule: "closed" is the answer, not a rule's detail
-        outcome = act(plan)
-        created_id, warnings = _split_outcome(outcome)
-        return self._commit(plan, warnings, created_id)
+        """Load, act, save. A writer that lost a race runs again on the plan as it now
+        stands, so every rule judges the winner's change too; with an If-Match
+        (``EXPECTED_VERSION``) the caller asked for that version only, and gets 412.
+        """
+        expected = EXPECTED_VERSION.get()
+        for attempt in range(1, RETRIES_ON_CONFLICT + 1):
+            plan = self.care_plan(plan_id)
+            if expected is not None and plan.version != expected:
+                raise StaleVersion(plan.id, expected, plan.version)
+            plan.require_open()  # before any rule: "closed" is the answer, not a rule's detail
+            outcome = act(plan)
+            created_id, warnings = _split_outcome(outcome)
+            try:
+                return self._commit(plan, warnings, created_id)
+            except ConcurrentUpdate:
+                if expected is not None or attempt == RETRIES_ON_CONFLICT:
+                    raise
+                log.info("care_plan.retry_after_conflict", care_plan_id=str(plan.id))
+                time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 (jitter, not secrets)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _commit(
         self, plan: CarePlan, warnings: list[Finding] | None = None, created_id: str | None = None

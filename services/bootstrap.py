@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 from eventsourcing.persistence import TrackingRecorder
@@ -20,6 +21,7 @@ from projections.current_medications import CurrentMedications
 from projections.runner import ProjectionFollower
 from projections.store import ViewStore
 from services.application import CarePlans, CommandResult
+from services.idempotency import IdempotencyKeys
 from services.settings import Settings
 from services.store import persistence_env
 
@@ -37,6 +39,7 @@ class Careplan:
     app: CarePlans
     views: ViewStore
     followers: dict[str, ProjectionFollower]
+    idempotency: IdempotencyKeys
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -108,6 +111,9 @@ def bootstrap(settings: Settings | None = None) -> Careplan:
         projection.name: ProjectionFollower(projection(), views, app.recorder, app.mapper)
         for projection in PROJECTIONS
     }
-    careplan = Careplan(settings=settings, app=app, views=views, followers=followers)
+    keys = IdempotencyKeys(views, timedelta(hours=settings.idempotency_ttl_hours))
+    careplan = Careplan(
+        settings=settings, app=app, views=views, followers=followers, idempotency=keys
+    )
     app.after_commit = careplan.make_visible
     return careplan

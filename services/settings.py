@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     projections: Literal["inprocess", "external"] = "inprocess"
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)
+    idempotency_ttl_hours: float = Field(
+        default=24.0, ge=24.0, description="How long an Idempotency-Key's answer is kept."
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices(

@@ -14,7 +14,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from domain.errors import ConcurrentUpdate, DomainError, InvalidValue, NotFound, RuleViolation
+from domain.errors import (
+    ConcurrentUpdate,
+    DomainError,
+    InvalidValue,
+    NotFound,
+    RuleViolation,
+    StaleVersion,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +45,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Request too large",
     422: "Unprocessable request",
     500: "Internal error",
@@ -66,6 +74,8 @@ def problem(
 def status_of(error: DomainError) -> int:
     if isinstance(error, NotFound):
         return 404
+    if isinstance(error, StaleVersion):
+        return 412
     if isinstance(error, (RuleViolation, ConcurrentUpdate)):
         return 409
     if isinstance(error, InvalidValue):

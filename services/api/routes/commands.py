@@ -17,10 +17,11 @@ from domain.values import (
     UseContext,
 )
 from services.api import schemas
+from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed, context
 from services.application import CommandResult
 
-router = APIRouter(prefix="/v1/care-plans", tags=["commands"])
+router = APIRouter(prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute)
 
 Opener = Annotated[Actor, Depends(allowed("care_plan.open"))]
 Evaluator = Annotated[Actor, Depends(allowed("evaluation.record"))]

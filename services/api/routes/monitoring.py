@@ -12,9 +12,10 @@ from fastapi import APIRouter, Depends, Request
 from domain.values import Actor
 from services.api import monitoring_schemas as bodies
 from services.api import schemas
+from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed, context
 
-router = APIRouter(prefix="/v1/care-plans", tags=["commands"])
+router = APIRouter(prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute)
 
 FollowUpManager = Annotated[Actor, Depends(allowed("follow_up.manage"))]
 Recorder = Annotated[Actor, Depends(allowed("monitoring.record"))]

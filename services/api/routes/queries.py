@@ -13,11 +13,12 @@ from domain.values import Actor
 from projections.audit_trail import audit_entries, decode_cursor, encode_cursor
 from projections.current_medications import active_medications
 from services.api import schemas
+from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed
 from services.api.errors import ApiError
 from services.event_json import history_entry
 
-router = APIRouter(tags=["queries"])
+router = APIRouter(tags=["queries"], route_class=CommandRoute)
 
 PlanReader = Annotated[Actor, Depends(allowed("care_plan.read"))]
 MedicationReader = Annotated[Actor, Depends(allowed("medications.read"))]

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Depends, Request
 from domain.values import Actor
 from services.api import record_keeping_schemas as bodies
 from services.api import schemas
+from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed, context
 
-router = APIRouter(prefix="/v1/care-plans", tags=["commands"])
+router = APIRouter(prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute)
 
 Referrer = Annotated[Actor, Depends(allowed("therapy_referral.make"))]
 TeamKeeper = Annotated[Actor, Depends(allowed("care_team.change"))]

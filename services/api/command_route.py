@@ -1,0 +1,138 @@
+"""What every command route does around its handler: safe retries and versions.
+
+- ``Idempotency-Key``: the same key with the same request answers as the first
+  time and stores nothing new; with another request it is 422 (see
+  ``services.idempotency``).
+- ``If-Match: "<version>"``: the command runs only on that version of the plan,
+  else 412 (``care_plan.version_mismatch``); without it a writer that lost a race
+  runs again on the plan as it now stands.
+- ``ETag: "<version>"`` on every answer that carries the plan's version.
+
+A route class rather than a middleware: it runs inside FastAPI's error handling,
+so every refusal is problem+json like the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from services.api.errors import ApiError, problem
+from services.application import EXPECTED_VERSION
+from services.bootstrap import Careplan
+from services.idempotency import Answer, Claimed, Refused, fingerprint
+from services.tokens import TokenError, actor_from_token
+
+_IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft allows
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(header: str | None) -> int | None:
+    """The version an If-Match asks for; ``*`` (any) is the same as no If-Match."""
+    if header is None or header.strip() == "*":
+        return None
+    match = _IF_MATCH.match(header)
+    if match is None:
+        raise ApiError(
+            400, "request.invalid_if_match", 'If-Match must be a plan version, e.g. "7".'
+        )
+    return int(match.group(1))
+
+
+def with_etag(response: Response) -> Response:
+    """Put the plan's version, when the answer carries one, in the ETag header."""
+    if response.status_code < 300 and response.media_type == "application/json":
+        try:
+            version = json.loads(bytes(response.body)).get("version")
+        except (ValueError, AttributeError):
+            version = None
+        if isinstance(version, int):
+            response.headers["ETag"] = etag(version)
+    return response
+
+
+class CommandRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handle = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            token = EXPECTED_VERSION.set(expected_version(request.headers.get("if-match")))
+            try:
+                return with_etag(await handle(request))
+            finally:
+                EXPECTED_VERSION.reset(token)
+
+        async def command(request: Request) -> Response:
+            key = request.headers.get("idempotency-key")
+            actor_id = _actor_id(request)
+            if key is None or actor_id is None or request.method != "POST":
+                return await run(request)  # no key, or no valid token (answered 401)
+            if not _KEY.match(key):
+                raise ApiError(
+                    400, "request.invalid_idempotency_key", "Idempotency-Key: 1-255 visible ASCII."
+                )
+            careplan: Careplan = request.app.state.careplan
+            keys = careplan.idempotency
+            print_ = fingerprint(request.method, request.url.path, await request.body())
+            claim = keys.claim(actor_id, key, print_)
+            if isinstance(claim, Refused):
+                return problem(claim.status, claim.code, claim.detail)
+            if isinstance(claim, Answer):
+                replayed = Response(claim.body, claim.status, media_type=claim.content_type)
+                replayed.headers["Idempotent-Replayed"] = "true"
+                return with_etag(replayed)
+            assert isinstance(claim, Claimed)
+            try:
+                response = await run(request)
+            except Exception as error:  # a refusal is an answer too: keep it for the retry
+                handler = _handler_for(request, error)
+                if handler is None:
+                    keys.release(actor_id, key)
+                    raise
+                response = await handler(request, error)
+            if response.status_code >= 500:
+                keys.release(actor_id, key)
+            else:
+                keys.remember(actor_id, key, _answer(response))
+            return response
+
+        return command
+
+
+def _actor_id(request: Request) -> str | None:
+    """Keys belong to who used them; an invalid token is answered 401 by the route."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    careplan: Careplan = request.app.state.careplan
+    try:
+        return actor_from_token(careplan.settings.resolved_jwt_secret(), credentials).id
+    except TokenError:
+        return None
+
+
+def _handler_for(
+    request: Request, error: Exception
+) -> Callable[[Request, Exception], Awaitable[Response]] | None:
+    """The application's own handler for this error (problem+json), by its class."""
+    handlers = request.app.exception_handlers
+    for cls in type(error).__mro__:
+        if cls in handlers:
+            return handlers[cls]  # type: ignore[no-any-return]
+    return None
+
+
+def _answer(response: Response) -> Answer:
+    return Answer(
+        response.status_code,
+        response.media_type or "application/json",
+        bytes(response.body).decode("utf-8"),
+    )
