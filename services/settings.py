@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     projections: Literal["inprocess", "external"] = "inprocess"
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Browser origins allowed to call the API, as JSON: ["https://app.example"].',
+    )
     idempotency_ttl_hours: float = Field(
         default=24.0, ge=24.0, description="How long an Idempotency-Key's answer is kept."
     )

@@ -6,11 +6,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from services.api.errors import install_error_handlers
 from services.api.middleware import RequestContext
 from services.api.routes import commands, monitoring, queries, record_keeping
+from services.api.security_headers import SecurityHeaders
 from services.bootstrap import Careplan
+
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "X-Request-ID",
+    "X-Purpose-Of-Use",
+]
+CORS_RESPONSE_HEADERS = ["ETag", "Location", "X-Request-ID", "Idempotent-Replayed"]
 
 
 def create_app(careplan: Careplan) -> FastAPI:
@@ -34,4 +46,14 @@ def create_app(careplan: Careplan) -> FastAPI:
     app.include_router(record_keeping.router)
     app.include_router(queries.router)
     app.add_middleware(RequestContext)
+    app.add_middleware(SecurityHeaders)
+    if careplan.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=careplan.settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            max_age=600,
+        )
     return app

@@ -69,6 +69,7 @@ def server_env(data_dir: Path, port: int, database_url: str | None) -> dict[str,
         CAREPLAN_PORT=str(port),
         CAREPLAN_DATA_DIR=str(data_dir),
         CAREPLAN_JWT_SECRET=TEST_SECRET,
+        CAREPLAN_CORS_ORIGINS='["https://clinic.example"]',
     )
     if database_url is not None:
         env["CAREPLAN_DATABASE_URL"] = database_url
