@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from services.access_log import AccessLog
 from services.api.errors import install_error_handlers
 from services.api.middleware import RequestContext
-from services.api.routes import commands, monitoring, queries, record_keeping
+from services.api.routes import access, commands, monitoring, queries, record_keeping
 from services.api.security_headers import SecurityHeaders
 from services.bootstrap import Careplan
 
@@ -31,6 +32,7 @@ def create_app(careplan: Careplan) -> FastAPI:
         if careplan.runs_projections:
             careplan.start_followers()
         yield
+        app.state.access_log.close()  # drains: no read goes unlogged on a clean stop
         careplan.close()
 
     app = FastAPI(
@@ -40,11 +42,13 @@ def create_app(careplan: Careplan) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.careplan = careplan
+    app.state.access_log = AccessLog(careplan.views)
     install_error_handlers(app)
     app.include_router(commands.router)
     app.include_router(monitoring.router)
     app.include_router(record_keeping.router)
     app.include_router(queries.router)
+    app.include_router(access.router)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
     if careplan.settings.cors_origins:

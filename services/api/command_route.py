@@ -1,4 +1,4 @@
-"""What every command route does around its handler: safe retries and versions.
+"""What every API route does around its handler: safe retries, versions, read logging.
 
 - ``Idempotency-Key``: the same key with the same request answers as the first
   time and stores nothing new; with another request it is 422 (see
@@ -7,6 +7,8 @@
   else 412 (``care_plan.version_mismatch``); without it a writer that lost a race
   runs again on the plan as it now stands.
 - ``ETag: "<version>"`` on every answer that carries the plan's version.
+- Every read (GET) by an authenticated actor goes to the read-access log, off the
+  request path (``services.access_log``), with ``X-Purpose-Of-Use`` if given.
 
 A route class rather than a middleware: it runs inside FastAPI's error handling,
 so every refusal is problem+json like the rest.
@@ -21,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from domain.values import Actor
+from services.access_log import Access
 from services.api.errors import ApiError, problem
 from services.application import EXPECTED_VERSION
 from services.bootstrap import Careplan
@@ -29,6 +33,7 @@ from services.tokens import TokenError, actor_from_token
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft allows
+_PURPOSE = re.compile(r"[^A-Za-z0-9._:-]")
 
 
 def etag(version: int) -> str:
@@ -62,6 +67,7 @@ def with_etag(response: Response) -> Response:
 class CommandRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handle = super().get_route_handler()
+        path = self.path
 
         async def run(request: Request) -> Response:
             token = EXPECTED_VERSION.set(expected_version(request.headers.get("if-match")))
@@ -70,7 +76,33 @@ class CommandRoute(APIRoute):
             finally:
                 EXPECTED_VERSION.reset(token)
 
+        async def read(request: Request) -> Response:
+            actor = _actor(request)
+            try:
+                response = await run(request)
+            except Exception as error:  # answered as the application would, then logged
+                handler = _handler_for(request, error)
+                if handler is None:
+                    raise
+                response = await handler(request, error)
+            if actor is not None:
+                request.app.state.access_log.record(
+                    Access(
+                        actor_id=actor.id,
+                        role=actor.role,
+                        care_plan_id=_plan_of(request),
+                        method=request.method,
+                        endpoint=path,
+                        status=response.status_code,
+                        purpose=_purpose(request),
+                        request_id=getattr(request.state, "request_id", None),
+                    )
+                )
+            return response
+
         async def command(request: Request) -> Response:
+            if request.method == "GET":
+                return await read(request)
             key = request.headers.get("idempotency-key")
             actor_id = _actor_id(request)
             if key is None or actor_id is None or request.method != "POST":
@@ -107,16 +139,33 @@ class CommandRoute(APIRoute):
         return command
 
 
-def _actor_id(request: Request) -> str | None:
-    """Keys belong to who used them; an invalid token is answered 401 by the route."""
+def _actor(request: Request) -> Actor | None:
+    """Who sent it, if the token is valid (an invalid one is answered 401 by the route)."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         return None
     careplan: Careplan = request.app.state.careplan
     try:
-        return actor_from_token(careplan.settings.resolved_jwt_secret(), credentials).id
+        return actor_from_token(careplan.settings.resolved_jwt_secret(), credentials)
     except TokenError:
         return None
+
+
+def _actor_id(request: Request) -> str | None:
+    """Keys belong to who used them."""
+    actor = _actor(request)
+    return actor.id if actor else None
+
+
+def _plan_of(request: Request) -> str | None:
+    plan = request.path_params.get("care_plan_id") or request.query_params.get("care_plan_id")
+    return str(plan)[:64] if plan else None
+
+
+def _purpose(request: Request) -> str | None:
+    """X-Purpose-Of-Use (HL7 PurposeOfUse, e.g. TREAT, HPAYMT, HOPERAT), kept short."""
+    given = request.headers.get("x-purpose-of-use", "").strip()
+    return _PURPOSE.sub("", given)[:64] or None
 
 
 def _handler_for(

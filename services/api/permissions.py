@@ -27,4 +27,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "medications.read": CLINICAL_READERS | {"service"},
     "history.read": CLINICAL_READERS,
     "audit.read": CLINICAL_READERS,
+    # Who read which record: for auditors (compliance), not for the care team.
+    "access_log.read": frozenset({"auditor"}),
 }
