@@ -34,6 +34,7 @@ from domain.values import (
     TaperStep,
     UseContext,
 )
+from services.metrics import EVENTS
 from services.transcodings import register_value_objects
 
 log = structlog.get_logger(__name__)
@@ -450,6 +451,7 @@ class CarePlans(Application[UUID]):
             log.info("care_plan.concurrent_update", care_plan_id=str(plan.id))
             raise ConcurrentUpdate(plan.id) from None
         for recording in recordings:
+            EVENTS.labels(type(recording.domain_event).__name__).inc()
             log.info(
                 "care_plan.event_recorded",
                 care_plan_id=str(plan.id),

@@ -8,10 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from services import metrics
 from services.access_log import AccessLog
 from services.api.errors import install_error_handlers
 from services.api.middleware import RequestContext
-from services.api.routes import access, commands, monitoring, queries, record_keeping
+from services.api.routes import (
+    access,
+    commands,
+    monitoring,
+    operations,
+    queries,
+    record_keeping,
+)
 from services.api.security_headers import SecurityHeaders
 from services.bootstrap import Careplan
 
@@ -49,6 +57,8 @@ def create_app(careplan: Careplan) -> FastAPI:
     app.include_router(record_keeping.router)
     app.include_router(queries.router)
     app.include_router(access.router)
+    app.include_router(operations.router)
+    metrics.watch(careplan)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
     if careplan.settings.cors_origins:

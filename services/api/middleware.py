@@ -11,6 +11,8 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.metrics import LATENCY, REQUESTS
+
 log = structlog.get_logger("careplan.http")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -45,10 +47,15 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"  # never the raw URL: ids
+            elapsed = time.perf_counter() - started
+            REQUESTS.labels(scope["method"], template, str(status)).inc()
+            LATENCY.labels(scope["method"], template).observe(elapsed)
             log.info(
                 "http.request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                ms=round((time.perf_counter() - started) * 1000, 1),
+                ms=round(elapsed * 1000, 1),
             )

@@ -29,4 +29,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": CLINICAL_READERS,
     # Who read which record: for auditors (compliance), not for the care team.
     "access_log.read": frozenset({"auditor"}),
+    # Operating the service: counts and timings, never clinical content.
+    "metrics.read": frozenset({"admin"}),
 }

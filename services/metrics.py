@@ -1,0 +1,71 @@
+"""Prometheus metrics: requests by route, events appended, how far each view lags.
+
+One registry per process (not the library's global one), so tests that build
+several apps do not collide. Lag is computed when scraped, from the event log's
+last notification id and each projection's tracked position: no bookkeeping on
+the write path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from services.bootstrap import Careplan
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUESTS = Counter(
+    "careplan_http_requests",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "careplan_http_request_seconds",
+    "Time to answer an HTTP request, by method and route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+EVENTS = Counter(
+    "careplan_events_appended",
+    "Events stored by this process, by event type.",
+    ["type"],
+    registry=REGISTRY,
+)
+
+
+class ProjectionLag(Collector):
+    """Events each view has still to process, read at scrape time."""
+
+    def __init__(self, careplan: Careplan) -> None:
+        self.careplan = careplan
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "careplan_projection_lag_events",
+            "Events in the log that a projection has not processed yet.",
+            labels=["projection"],
+        )
+        head = self.careplan.app.recorder.max_notification_id() or 0
+        for name in self.careplan.followers:
+            lag.add_metric([name], max(0, head - self.careplan.views.position(name)))
+        yield lag
+
+
+_watching: list[ProjectionLag] = []
+
+
+def watch(careplan: Careplan) -> None:
+    """Report this Careplan's lag (a new app replaces the previous one's collector)."""
+    while _watching:
+        REGISTRY.unregister(_watching.pop())
+    collector = ProjectionLag(careplan)
+    REGISTRY.register(collector)
+    _watching.append(collector)
