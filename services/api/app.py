@@ -34,6 +34,16 @@ CORS_REQUEST_HEADERS = [
 CORS_RESPONSE_HEADERS = ["ETag", "Location", "X-Request-ID", "Idempotent-Replayed"]
 
 
+ROUTERS = (
+    commands.router,
+    monitoring.router,
+    record_keeping.router,
+    queries.router,
+    access.router,
+    operations.router,
+)
+
+
 def create_app(careplan: Careplan) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,12 +62,8 @@ def create_app(careplan: Careplan) -> FastAPI:
     app.state.careplan = careplan
     app.state.access_log = AccessLog(careplan.views)
     install_error_handlers(app)
-    app.include_router(commands.router)
-    app.include_router(monitoring.router)
-    app.include_router(record_keeping.router)
-    app.include_router(queries.router)
-    app.include_router(access.router)
-    app.include_router(operations.router)
+    for router in ROUTERS:
+        app.include_router(router)
     metrics.watch(careplan)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)

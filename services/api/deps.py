@@ -53,6 +53,7 @@ def allowed(action: str) -> Callable[..., Actor]:
             raise ApiError(403, "auth.forbidden", f"Role {actor.role!r} may not perform {action}.")
         return actor
 
+    check.action = action  # type: ignore[attr-defined]  # read by the role-matrix test
     return check
 
 
