@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     )
     jwt_secret: str | None = None
     jwt_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    jwt_jwks: str | None = Field(
+        default=None,
+        description="An identity provider's JWKS (file path or https URL): RS256/ES256 tokens.",
+    )
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
     projections: Literal["inprocess", "external"] = "inprocess"
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)
@@ -63,8 +69,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_weak_secret_in_production(self) -> Settings:
-        if self.environment == "production" and (
-            not self.jwt_secret or len(self.jwt_secret) < MIN_SECRET_LENGTH
+        if self.jwt_jwks and not (self.jwt_issuer and self.jwt_audience):
+            msg = "CAREPLAN_JWT_JWKS needs CAREPLAN_JWT_ISSUER and CAREPLAN_JWT_AUDIENCE"
+            raise ValueError(msg)
+        if (
+            self.environment == "production"
+            and not self.jwt_jwks
+            and (not self.jwt_secret or len(self.jwt_secret) < MIN_SECRET_LENGTH)
         ):
             msg = (
                 f"CAREPLAN_JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters "

@@ -1,14 +1,24 @@
-"""Bearer tokens: HS256 JWTs carrying who the caller is and in what role."""
+"""Bearer tokens: JWTs carrying who the caller is, in what role, on which care teams.
+
+Development signs and checks HS256 tokens with a shared secret (``careplan
+token``). Production is expected to trust an identity provider instead: its
+public keys (a JWKS file or URL), RS256 or ES256, with the issuer and audience
+checked, so that no secret able to mint tokens lives on the API server.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
 
 from domain.errors import InvalidValue
 from domain.values import PROFESSIONS, ROLES, Actor
+from services.settings import Settings
 
 ALGORITHM = "HS256"
 
@@ -41,14 +51,100 @@ def issue_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def actor_from_token(secret: str, token: str) -> Actor:
-    """Verify signature and expiry, then turn the claims into the Actor stored on events."""
+REQUIRED_CLAIMS = ["sub", "role", "exp"]
+PUBLIC_KEY_ALGORITHMS = ("RS256", "ES256")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the Actor stored on events, and the care teams the
+    identity provider says they belong to (None: the claim was not sent)."""
+
+    actor: Actor
+    care_team: frozenset[str] | None
+
+    def may_see(self, care_plan_id: str) -> bool:
+        return self.care_team is None or "*" in self.care_team or care_plan_id in self.care_team
+
+
+class SharedSecret:
+    """HS256 with one secret (development, or a deployment that issues its own)."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def caller(self, token: str) -> Caller:
+        return _caller(_decode(token, self.secret, [ALGORITHM]))
+
+
+class PublicKeys:
+    """RS256/ES256 tokens from an identity provider: keys from its JWKS (a file, or a
+    URL fetched and cached by PyJWT), with issuer and audience required."""
+
+    def __init__(
+        self,
+        jwks: str,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Sequence[str] = PUBLIC_KEY_ALGORITHMS,
+    ) -> None:
+        self.issuer, self.audience, self.algorithms = issuer, audience, list(algorithms)
+        self._client: jwt.PyJWKClient | None = None
+        self._keys: jwt.PyJWKSet | None = None
+        if jwks.startswith(("https://", "http://")):
+            self._client = jwt.PyJWKClient(jwks, cache_keys=True, lifespan=3600)
+        else:
+            self._keys = jwt.PyJWKSet.from_json(Path(jwks).read_text())
+
+    def caller(self, token: str) -> Caller:
+        try:
+            key = self._signing_key(token)
+        except (jwt.PyJWTError, KeyError) as error:
+            raise TokenError(f"no trusted key for this token ({error})") from None
+        return _caller(
+            _decode(token, key, self.algorithms, issuer=self.issuer, audience=self.audience)
+        )
+
+    def _signing_key(self, token: str) -> Any:
+        if self._client is not None:
+            return self._client.get_signing_key_from_jwt(token).key
+        assert self._keys is not None
+        kid = jwt.get_unverified_header(token).get("kid")
+        return self._keys[kid].key if kid else self._keys.keys[0].key
+
+
+def _decode(token: str, key: Any, algorithms: list[str], **expected: str) -> dict[str, Any]:
+    required = REQUIRED_CLAIMS + [name for name in ("issuer", "audience") if name in expected]
+    names = {"issuer": "iss", "audience": "aud"}
     try:
-        claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "role", "exp"]}
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            options={"require": [names.get(c, c) for c in required]},
+            **expected,
         )
     except jwt.PyJWTError as error:
         raise TokenError(str(error)) from None
+    return claims
+
+
+def actor_from_token(secret: str, token: str) -> Actor:
+    """Verify an HS256 token and turn its claims into the Actor stored on events."""
+    return SharedSecret(secret).caller(token).actor
+
+
+def _caller(claims: dict[str, Any]) -> Caller:
+    team = claims.get("care_team")
+    if team is not None and not (
+        isinstance(team, list) and all(isinstance(item, str) for item in team)
+    ):
+        raise TokenError("care_team must be a list of care plan ids or '*'")
+    return Caller(_actor(claims), frozenset(team) if team is not None else None)
+
+
+def _actor(claims: dict[str, Any]) -> Actor:
     role, sub = claims.get("role"), claims.get("sub")
     if role not in ROLES:
         msg = f"token role {role!r} is not one of {', '.join(sorted(ROLES))}"
@@ -68,3 +164,14 @@ def actor_from_token(secret: str, token: str) -> Actor:
         )
     except InvalidValue as error:
         raise TokenError(error.message) from None
+
+
+def verifier_for(settings: Settings) -> SharedSecret | PublicKeys:
+    """Public keys when a JWKS is configured, else the shared secret."""
+    if settings.jwt_jwks:
+        assert settings.jwt_issuer
+        assert settings.jwt_audience
+        return PublicKeys(
+            settings.jwt_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+    return SharedSecret(settings.resolved_jwt_secret())

@@ -22,6 +22,7 @@ from services.api.routes import (
 )
 from services.api.security_headers import SecurityHeaders
 from services.bootstrap import Careplan
+from services.tokens import verifier_for
 
 CORS_REQUEST_HEADERS = [
     "Authorization",
@@ -60,6 +61,7 @@ def create_app(careplan: Careplan) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.careplan = careplan
+    app.state.verifier = verifier_for(careplan.settings)
     app.state.access_log = AccessLog(careplan.views)
     install_error_handlers(app)
     for router in ROUTERS:

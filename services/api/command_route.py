@@ -29,7 +29,7 @@ from services.api.errors import ApiError, problem
 from services.application import EXPECTED_VERSION
 from services.bootstrap import Careplan
 from services.idempotency import Answer, Claimed, Refused, fingerprint
-from services.tokens import TokenError, actor_from_token
+from services.tokens import Caller, TokenError
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft allows
@@ -144,11 +144,11 @@ def _actor(request: Request) -> Actor | None:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         return None
-    careplan: Careplan = request.app.state.careplan
     try:
-        return actor_from_token(careplan.settings.resolved_jwt_secret(), credentials)
+        caller: Caller = request.app.state.verifier.caller(credentials)
     except TokenError:
         return None
+    return caller.actor
 
 
 def _actor_id(request: Request) -> str | None:

@@ -16,9 +16,11 @@ from domain.values import Actor, CommandContext
 from services.api.errors import ApiError
 from services.api.permissions import PERMISSIONS
 from services.bootstrap import Careplan
-from services.tokens import TokenError, actor_from_token
+from services.tokens import Caller, TokenError
 
-bearer = HTTPBearer(auto_error=False, description="HS256 JWT with sub, role, exp")
+bearer = HTTPBearer(
+    auto_error=False, description="JWT with sub, role, exp (HS256, or RS256/ES256 from a JWKS)"
+)
 
 
 def get_careplan(request: Request) -> Careplan:
@@ -29,28 +31,47 @@ def get_careplan(request: Request) -> Careplan:
 CareplanDep = Annotated[Careplan, Depends(get_careplan)]
 
 
-def get_actor(
-    careplan: CareplanDep,
+def get_caller(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Actor:
+) -> Caller:
     challenge = {"WWW-Authenticate": 'Bearer realm="careplan"'}
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "auth.missing_token", "Send Authorization: Bearer <token>.", challenge)
     try:
-        actor = actor_from_token(careplan.settings.resolved_jwt_secret(), credentials.credentials)
+        caller: Caller = request.app.state.verifier.caller(credentials.credentials)
     except TokenError as error:
         raise ApiError(401, "auth.invalid_token", f"Token refused: {error}.", challenge) from None
-    structlog.contextvars.bind_contextvars(actor_id=actor.id, actor_role=actor.role)
-    return actor
+    structlog.contextvars.bind_contextvars(actor_id=caller.actor.id, actor_role=caller.actor.role)
+    return caller
+
+
+def get_actor(caller: Annotated[Caller, Depends(get_caller)]) -> Actor:
+    return caller.actor
+
+
+#: Reads across plans: a caller limited to some care teams must name the plan.
+CROSS_PLAN_READS = frozenset({"audit.read", "access_log.read"})
 
 
 def allowed(action: str) -> Callable[..., Actor]:
-    """Dependency factory: the actor, if their role may perform ``action``."""
+    """Dependency factory: the actor, if their role may perform ``action`` and, when the
+    token lists care teams, the plan is one of theirs."""
     roles = PERMISSIONS[action]
 
-    def check(actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    def check(request: Request, caller: Annotated[Caller, Depends(get_caller)]) -> Actor:
+        actor = caller.actor
         if actor.role not in roles:
             raise ApiError(403, "auth.forbidden", f"Role {actor.role!r} may not perform {action}.")
+        plan = request.path_params.get("care_plan_id") or request.query_params.get("care_plan_id")
+        if plan is not None and not caller.may_see(str(plan)):
+            raise ApiError(
+                403, "auth.not_on_care_team", f"{actor.id} is not on this plan's care team."
+            )
+        if plan is None and action in CROSS_PLAN_READS and not caller.may_see("*"):
+            raise ApiError(
+                403, "auth.not_on_care_team", "Name a care_plan_id of a care team you are on."
+            )
         return actor
 
     check.action = action  # type: ignore[attr-defined]  # read by the role-matrix test

@@ -57,7 +57,9 @@ class Server:
         ]
 
 
-def server_env(data_dir: Path, port: int, database_url: str | None) -> dict[str, str]:
+def server_env(
+    data_dir: Path, port: int, database_url: str | None, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """The caller's environment minus any Careplan or Kafka settings, plus the test ones."""
     env = {
         name: value
@@ -73,6 +75,7 @@ def server_env(data_dir: Path, port: int, database_url: str | None) -> dict[str,
     )
     if database_url is not None:
         env["CAREPLAN_DATABASE_URL"] = database_url
+    env.update(extra or {})
     return env
 
 
@@ -112,13 +115,15 @@ def wait_until_healthy(server: Server, timeout: float = STARTUP_TIMEOUT) -> None
 
 
 @contextmanager
-def running_server(store: str, data_dir: Path, database_url: str | None) -> Iterator[Server]:
+def running_server(
+    store: str, data_dir: Path, database_url: str | None, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
     port = free_port()
     stderr_path = data_dir / "server.stderr.log"
     with stderr_path.open("wb") as stderr, (data_dir / "server.stdout.log").open("wb") as stdout:
         process = subprocess.Popen(
             [str(CAREPLAN), "serve"],
-            env=server_env(data_dir, port, database_url),
+            env=server_env(data_dir, port, database_url, extra_env),
             cwd=data_dir,
             stdout=stdout,
             stderr=stderr,

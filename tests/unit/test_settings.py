@@ -49,3 +49,19 @@ def test_development_generates_a_secret_once_and_keeps_it(tmp_path: Path) -> Non
 def test_kafka_servers_come_from_the_standard_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker-1:9092,broker-2:9092")
     assert Settings().kafka_bootstrap_servers == "broker-1:9092,broker-2:9092"
+
+
+def test_a_jwks_needs_an_issuer_and_an_audience(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="CAREPLAN_JWT_ISSUER"):
+        Settings(data_dir=tmp_path, jwt_jwks="https://idp.example/jwks.json")
+
+
+def test_production_with_a_jwks_needs_no_shared_secret(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        environment="production",
+        jwt_jwks="https://idp.example/jwks.json",
+        jwt_issuer="https://idp.example",
+        jwt_audience="careplan-api",
+    )
+    assert settings.jwt_secret is None
