@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from services import metrics
 from services.access_log import AccessLog
+from services.api.body_limit import BodyLimit
 from services.api.errors import install_error_handlers
 from services.api.middleware import RequestContext
 from services.api.routes import (
@@ -68,6 +69,7 @@ def create_app(careplan: Careplan) -> FastAPI:
         app.include_router(router)
     metrics.watch(careplan)
     app.add_middleware(RequestContext)
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     if careplan.settings.cors_origins:
         app.add_middleware(

@@ -3,6 +3,8 @@ and CORS only for the configured origins."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.e2e.careplan_api import Api, client
@@ -55,3 +57,24 @@ def test_another_origin_is_not_allowed(server: Server) -> None:
 def test_the_etag_is_readable_by_the_browser(server: Server, prescriber: Api) -> None:
     response = prescriber.http.get("/health", headers={"Origin": ALLOWED})
     assert "ETag" in response.headers["access-control-expose-headers"]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(prescriber: Api) -> None:
+    huge = {"patient_id": "x" * (300 * 1024)}
+    response = prescriber.http.post("/v1/care-plans", json=huge)
+    assert response.status_code == 413
+    assert response.json()["code"] == "request.too_large"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_chunked_body_over_the_limit_is_refused_too(prescriber: Api) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"patient_id": "'
+        for _ in range(300):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = prescriber.http.post(
+        "/v1/care-plans", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413

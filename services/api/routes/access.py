@@ -10,8 +10,9 @@ from pydantic import BaseModel
 from domain.values import Actor
 from services.api.command_route import CommandRoute
 from services.api.deps import allowed
+from services.api.problems import PROBLEMS
 
-router = APIRouter(tags=["audit"], route_class=CommandRoute)
+router = APIRouter(tags=["audit"], route_class=CommandRoute, responses=PROBLEMS)
 
 AccessAuditor = Annotated[Actor, Depends(allowed("access_log.read"))]
 

@@ -19,9 +19,12 @@ from domain.values import (
 from services.api import schemas
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed, context
+from services.api.problems import PROBLEMS
 from services.application import CommandResult
 
-router = APIRouter(prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute)
+router = APIRouter(
+    prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute, responses=PROBLEMS
+)
 
 Opener = Annotated[Actor, Depends(allowed("care_plan.open"))]
 Evaluator = Annotated[Actor, Depends(allowed("evaluation.record"))]

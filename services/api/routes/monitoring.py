@@ -14,8 +14,11 @@ from services.api import monitoring_schemas as bodies
 from services.api import schemas
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed, context
+from services.api.problems import PROBLEMS
 
-router = APIRouter(prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute)
+router = APIRouter(
+    prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute, responses=PROBLEMS
+)
 
 FollowUpManager = Annotated[Actor, Depends(allowed("follow_up.manage"))]
 Recorder = Annotated[Actor, Depends(allowed("monitoring.record"))]

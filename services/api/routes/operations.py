@@ -9,9 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from domain.values import Actor
 from services.api.deps import allowed
+from services.api.problems import PROBLEMS
 from services.metrics import REGISTRY
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=PROBLEMS)
 
 Operator = Annotated[Actor, Depends(allowed("metrics.read"))]
 

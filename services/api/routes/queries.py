@@ -16,9 +16,10 @@ from services.api import schemas
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed
 from services.api.errors import ApiError
+from services.api.problems import PROBLEMS
 from services.event_json import history_entry
 
-router = APIRouter(tags=["queries"], route_class=CommandRoute)
+router = APIRouter(tags=["queries"], route_class=CommandRoute, responses=PROBLEMS)
 
 PlanReader = Annotated[Actor, Depends(allowed("care_plan.read"))]
 MedicationReader = Annotated[Actor, Depends(allowed("medications.read"))]

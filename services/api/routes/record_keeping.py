@@ -13,8 +13,11 @@ from services.api import record_keeping_schemas as bodies
 from services.api import schemas
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed, context
+from services.api.problems import PROBLEMS
 
-router = APIRouter(prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute)
+router = APIRouter(
+    prefix="/v1/care-plans", tags=["commands"], route_class=CommandRoute, responses=PROBLEMS
+)
 
 Referrer = Annotated[Actor, Depends(allowed("therapy_referral.make"))]
 TeamKeeper = Annotated[Actor, Depends(allowed("care_team.change"))]
