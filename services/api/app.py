@@ -20,6 +20,7 @@ from services.api.routes import (
     operations,
     queries,
     record_keeping,
+    replay,
 )
 from services.api.security_headers import SecurityHeaders
 from services.bootstrap import Careplan
@@ -42,6 +43,7 @@ ROUTERS = (
     record_keeping.router,
     queries.router,
     access.router,
+    replay.router,
     operations.router,
 )
 

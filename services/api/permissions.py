@@ -29,6 +29,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": CLINICAL_READERS,
     # Who read which record: for auditors (compliance), not for the care team.
     "access_log.read": frozenset({"auditor"}),
+    # Replaying a plan to a past point (by version, as known, as it was clinically).
+    "replay.read": frozenset({"auditor"}),
     # Operating the service: counts and timings, never clinical content.
     "metrics.read": frozenset({"admin"}),
 }

@@ -1,0 +1,96 @@
+"""Replay for auditors over HTTP: the plan at a version, as known at a time, or as it
+was on a day (see ``services.replay`` for the difference)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel
+
+from domain.values import Actor
+from services.api.command_route import CommandRoute
+from services.api.deps import CareplanDep, allowed
+from services.api.problems import PROBLEMS
+from services.replay import document, replay
+
+router = APIRouter(tags=["audit"], route_class=CommandRoute, responses=PROBLEMS)
+
+Replayer = Annotated[Actor, Depends(allowed("replay.read"))]
+
+
+class DoseState(BaseModel):
+    amount: str
+    unit: str
+
+
+class MedicationState(BaseModel):
+    prescription_id: str
+    drug: str
+    dose: DoseState
+    frequency: str
+    route: str
+    status: str
+    started_at: str
+
+
+class FollowUpState(BaseModel):
+    follow_up_id: str
+    due_on: str
+    modality: str
+
+
+class PendingState(BaseModel):
+    subject_id: str
+    code: str
+
+
+class AcknowledgedState(BaseModel):
+    subject_id: str
+    code: str
+    justification: str
+    by: str
+    at: str
+
+
+class EventState(BaseModel):
+    version: int
+    type: str
+    occurred_at: str
+    recorded_at: str
+    actor: str
+    summary: str
+
+
+class PlanState(BaseModel):
+    question: str
+    exists: bool
+    version: int
+    status: str | None
+    medications: list[MedicationState]
+    open_follow_ups: list[FollowUpState]
+    pending_acknowledgements: list[PendingState]
+    acknowledged_warnings: list[AcknowledgedState]
+    events: list[EventState]
+
+
+@router.get("/v1/care-plans/{care_plan_id}/state", response_model=PlanState)
+def plan_state(
+    care_plan_id: str,
+    careplan: CareplanDep,
+    actor: Replayer,
+    version: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+    as_of: Annotated[
+        AwareDatetime | None, Query(description="Recording time: the record as it was known.")
+    ] = None,
+    clinical_as_of: Annotated[
+        AwareDatetime | None,
+        Query(description="Clinical time: the treatment as it was, late entries included."),
+    ] = None,
+) -> PlanState:
+    """The plan replayed to one point (at most one of the three), with the events that
+    led there and the warnings acknowledged on the way."""
+    result = replay(
+        careplan.app, care_plan_id, version=version, known_at=as_of, clinical_at=clinical_as_of
+    )
+    return PlanState.model_validate(document(result))

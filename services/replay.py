@@ -1,0 +1,185 @@
+"""Replay a care plan to a point, for auditors: by version, as it was known, or as
+it was clinically.
+
+Two times live on every event: ``occurred_at``, when it happened (clinical time,
+entered by the clinician, may be in the past) and ``timestamp``, when it was
+recorded. They answer different questions:
+
+- *As it was known at T* (``known_at``): the record exactly as anyone reading it
+  at T saw it: every event recorded by T, in order, corrections made by T
+  included. This is what a decision taken at T could have been based on.
+- *As it was on D* (``clinical_at``): the best account today of the patient's
+  treatment on D: every event that happened by D, however late it was entered,
+  and without the entries that have since been marked in error (a correction
+  says they never happened, whenever it was made).
+
+A late entry (a dose change on Monday, entered on Friday) is in the clinical view
+of Tuesday but not in the known view of Tuesday; a wrong prescription corrected
+on Friday is in the known view of Tuesday but not in the clinical view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.care_plan import CarePlan
+from domain.errors import InvalidValue
+from projections.audit_trail import summarise
+from services.application import CarePlans
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The plan at a point, and the events that led there."""
+
+    question: str
+    plan: CarePlan | None  # None: the plan did not exist yet at that point
+    events: list[CarePlan.Event]
+
+
+def replay(
+    app: CarePlans,
+    plan_id: UUID | str,
+    *,
+    version: int | None = None,
+    known_at: datetime | None = None,
+    clinical_at: datetime | None = None,
+) -> Replay:
+    """Exactly one of ``version``, ``known_at``, ``clinical_at`` (none: now)."""
+    given = [name for name, value in _points(version, known_at, clinical_at) if value is not None]
+    if len(given) > 1:
+        raise InvalidValue(
+            "replay.one_point", f"Give one of version, as_of, clinical_as_of; not {given}."
+        )
+    history = list(app.history(plan_id))
+    if version is not None:
+        if version < 1:
+            raise InvalidValue("replay.invalid_version", "Versions start at 1.")
+        chosen = [e for e in history if e.originator_version <= version]
+        return Replay(f"at version {version}", _fold(chosen)[0], chosen)
+    if known_at is not None:
+        _require_zone(known_at)
+        chosen = [e for e in history if e.timestamp <= known_at]
+        return Replay(f"as known at {known_at.isoformat()}", _fold(chosen)[0], chosen)
+    if clinical_at is not None:
+        _require_zone(clinical_at)
+        corrections = [e for e in history if isinstance(e, CarePlan.EntryMarkedInError)]
+        in_error = {e.entry_version for e in corrections}
+        # What never was: prescriptions and follow-ups entered in error, and all about them.
+        never = {
+            e.subject_id
+            for e in corrections
+            if e.entry_type in ("MedicationPrescribed", "FollowUpScheduled")
+        }
+        chosen = [
+            e
+            for e in history
+            if e.occurred_at <= clinical_at
+            and e.originator_version not in in_error
+            and not isinstance(e, CarePlan.EntryMarkedInError)
+            and not ({_subject(e), getattr(e, "prescription_id", None)} & never)
+        ]
+        plan, applied = _fold(chosen, clinical=True)
+        return Replay(f"as it was on {clinical_at.isoformat()}", plan, applied)
+    return Replay("now", _fold(history)[0], history)
+
+
+def _fold(
+    events: list[CarePlan.Event], *, clinical: bool = False
+) -> tuple[CarePlan | None, list[CarePlan.Event]]:
+    """Apply the chosen events in recorded order. A clinical replay skips some, so
+    the version check of ``mutate`` is satisfied by stepping the version first, and
+    an event about a prescription or follow-up that did not exist yet on that day
+    (dated before the order it changes) is left out rather than guessed at."""
+    plan: CarePlan | None = None
+    applied: list[CarePlan.Event] = []
+    for event in events:
+        if plan is not None:
+            if clinical and not _about_something_present(plan, event):
+                continue
+            plan.version = event.originator_version - 1
+        plan = event.mutate(plan)  # type: ignore[assignment]
+        applied.append(event)
+    return plan, applied
+
+
+def _about_something_present(plan: CarePlan, event: CarePlan.Event) -> bool:
+    if isinstance(event, CarePlan.MedicationPrescribed | CarePlan.FollowUpScheduled):
+        return True
+    prescription = getattr(event, "prescription_id", None)
+    if prescription is not None and prescription not in plan.prescriptions:
+        return False
+    follow_up = getattr(event, "follow_up_id", None)
+    return follow_up is None or follow_up in plan.follow_ups
+
+
+def _subject(event: CarePlan.Event) -> str | None:
+    value = getattr(event, "subject_id", None) or getattr(event, "follow_up_id", None)
+    return value if isinstance(value, str) else None
+
+
+def document(result: Replay) -> dict[str, Any]:
+    """The replayed state as auditors read it (JSON-ready)."""
+    plan = result.plan
+    acknowledged = [
+        {
+            "subject_id": e.subject_id,
+            "code": e.code,
+            "justification": e.justification,
+            "by": e.actor.id,
+            "at": e.occurred_at.isoformat(),
+        }
+        for e in result.events
+        if isinstance(e, CarePlan.SafetyWarningAcknowledged)
+    ]
+    return {
+        "question": result.question,
+        "exists": plan is not None,
+        "version": plan.version if plan else 0,
+        "status": plan.status if plan else None,
+        "medications": [
+            {
+                "prescription_id": rx.prescription_id,
+                "drug": rx.drug,
+                "dose": {"amount": format(rx.dose.amount, "f"), "unit": rx.dose.unit},
+                "frequency": rx.frequency,
+                "route": rx.route,
+                "status": rx.status,
+                "started_at": rx.started_at.isoformat(),
+            }
+            for rx in (plan.active_prescriptions if plan else [])
+        ],
+        "open_follow_ups": [
+            {"follow_up_id": f.follow_up_id, "due_on": f.due_on.isoformat(), "modality": f.modality}
+            for f in (plan.follow_ups.values() if plan else [])
+            if f.is_pending
+        ],
+        "pending_acknowledgements": [
+            {"subject_id": subject, "code": code}
+            for subject, code in (plan.pending_acknowledgements if plan else {})
+        ],
+        "acknowledged_warnings": acknowledged,
+        "events": [
+            {
+                "version": e.originator_version,
+                "type": type(e).__name__,
+                "occurred_at": e.occurred_at.isoformat(),
+                "recorded_at": e.timestamp.isoformat(),
+                "actor": e.actor.id,
+                "summary": summarise(e),
+            }
+            for e in result.events
+        ],
+    }
+
+
+def _points(*values: object) -> list[tuple[str, object]]:
+    return list(zip(("version", "as_of", "clinical_as_of"), values, strict=True))
+
+
+def _require_zone(moment: datetime) -> None:
+    if moment.tzinfo is None:
+        raise InvalidValue("time.naive", "Give the time with its zone, e.g. 2026-03-02T09:00Z.")
