@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "access_log.read": frozenset({"auditor"}),
     # Replaying a plan to a past point (by version, as known, as it was clinically).
     "replay.read": frozenset({"auditor"}),
+    "export.read": frozenset({"auditor"}),
     # Operating the service: counts and timings, never clinical content.
     "metrics.read": frozenset({"admin"}),
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from fhir.resources.R4B.bundle import Bundle
+
 from tests.e2e.careplan_api import (
     PLAN_OPENED_AT,
     Api,
@@ -56,3 +58,26 @@ def test_one_point_at_a_time_and_times_with_zones(prescriber: Api, auditor: Api)
     assert_problem(auditor.http.get(path, params=both), 422, "replay.one_point")
     naive = {"as_of": "2026-01-01T10:00:00"}
     assert_problem(auditor.http.get(path, params=naive), 422, "request.invalid")
+
+
+def test_the_record_exports_as_fhir_json_and_csv(prescriber: Api, auditor: Api) -> None:
+    plan, _, _ = prescriber.ready_prescription("patient-export")
+    prescriber.plan(plan)  # a read, to come back as an AuditEvent
+    path = f"/v1/care-plans/{plan}/export"
+    fhir = auditor.http.get(path, params={"format": "fhir"})
+    assert fhir.status_code == 200, fhir.text
+    assert fhir.headers["content-type"].startswith("application/fhir+json")
+    bundle = Bundle.model_validate(fhir.json())
+    kinds = [entry.resource.get_resource_type() for entry in bundle.entry]
+    assert "MedicationRequest" in kinds
+    assert "AuditEvent" in kinds
+    record = auditor.http.get(path, params={"format": "json"}).json()
+    assert [e["type"] for e in record["events"]][:3] == [
+        "CarePlanOpened",
+        "EvaluationRecorded",
+        "MedicationPrescribed",
+    ]
+    lines = auditor.http.get(path, params={"format": "csv"}).text.splitlines()
+    assert lines[0].startswith("version,type,occurred_at")
+    assert len(lines) == len(record["events"]) + 1
+    assert_problem(auditor.http.get(path, params={"format": "xml"}), 422, "request.invalid")

@@ -1,17 +1,19 @@
-"""Replay for auditors over HTTP: the plan at a version, as known at a time, or as it
-was on a day (see ``services.replay`` for the difference)."""
+"""Replay and export for auditors over HTTP: the plan at a version, as known at a time,
+or as it was on a day (see ``services.replay``), and the whole record to take away."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 
+from domain.care_plan import care_plan_id as care_plan_id_of
 from domain.values import Actor
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed
 from services.api.problems import PROBLEMS
+from services.export import FORMATS, export
 from services.replay import document, replay
 
 router = APIRouter(tags=["audit"], route_class=CommandRoute, responses=PROBLEMS)
@@ -94,3 +96,33 @@ def plan_state(
         careplan.app, care_plan_id, version=version, known_at=as_of, clinical_at=clinical_as_of
     )
     return PlanState.model_validate(document(result))
+
+
+Exporter = Annotated[Actor, Depends(allowed("export.read"))]
+
+
+@router.get(
+    "/v1/care-plans/{care_plan_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The whole record.",
+            "content": {media: {} for media in FORMATS.values()},
+        }
+    },
+)
+def export_record(
+    care_plan_id: str,
+    careplan: CareplanDep,
+    actor: Exporter,
+    request: Request,
+    format: Annotated[Literal["fhir", "json", "csv"], Query()] = "fhir",
+) -> Response:
+    """The plan's whole record to take away: FHIR R4B Bundle, JSON, or CSV. The FHIR
+    Bundle carries the logged reads of the record as AuditEvents."""
+    access_log = request.app.state.access_log
+    access_log.flush()  # the reads so far, this export's own aside
+    uuid = care_plan_id_of(care_plan_id)
+    reads = list(reversed(access_log.entries(care_plan_id=str(uuid), limit=10_000)))
+    media, body = export(careplan.app, uuid, format, reads)
+    return Response(body, media_type=media)
