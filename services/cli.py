@@ -18,6 +18,7 @@ from rich.table import Table
 from projections.audit_trail import audit_entries
 from projections.current_medications import active_medications
 from services.api.app import create_app
+from services.audit_cli import audit
 from services.bootstrap import Careplan, bootstrap
 from services.demo import play_course
 from services.logging import configure_logging
@@ -29,6 +30,7 @@ from services.tokens import TokenError, issue_token
 cli = typer.Typer(
     help="Careplan: event-sourced psychiatric medication care plans.", no_args_is_help=True
 )
+cli.add_typer(audit, name="audit")
 console = Console()
 errors = Console(stderr=True)
 log = structlog.get_logger("careplan.cli")

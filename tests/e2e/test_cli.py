@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -134,3 +135,39 @@ class TestToken:
         result = run_careplan(tmp_path, "token", "--role", "prescriber")
         assert result.returncode != 0
         assert "eyJ" not in result.stdout
+
+
+class TestAuditCommands:
+    def plan_of(self, demo: Demo) -> str:
+        return demo.result.stdout.split()[2].rstrip(":")
+
+    def test_replay_prints_the_state_at_a_version(self, demo: Demo) -> None:
+        plan = self.plan_of(demo)
+        result = run_careplan(demo.data_dir, "audit", "replay", plan, "--version", "3", "--json")
+        assert result.returncode == 0, result.stderr
+        body = json.loads(result.stdout)
+        assert (body["version"], [e["version"] for e in body["events"]]) == (3, [1, 2, 3])
+        table = run_careplan(demo.data_dir, "audit", "replay", plan)
+        assert "Medications" in table.stdout
+        assert "Events" in table.stdout
+        then = run_careplan(
+            demo.data_dir, "audit", "replay", plan, "--clinical-as-of", "2000-01-01T00:00:00Z"
+        )
+        assert then.returncode == 0, then.stderr
+        naive = run_careplan(demo.data_dir, "audit", "replay", plan, "--as-of", "2026-01-01")
+        assert naive.returncode == 2
+        assert "zone" in naive.stderr
+
+    def test_export_writes_a_fhir_bundle_and_csv(self, demo: Demo, tmp_path: Path) -> None:
+        plan = self.plan_of(demo)
+        out = tmp_path / "record.json"
+        result = run_careplan(demo.data_dir, "audit", "export", plan, "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert json.loads(out.read_text())["resourceType"] == "Bundle"
+        rows = run_careplan(demo.data_dir, "audit", "export", plan, "--format", "csv")
+        assert rows.stdout.startswith("version,type,occurred_at")
+
+    def test_an_unknown_plan_is_a_clear_error(self, demo: Demo) -> None:
+        result = run_careplan(demo.data_dir, "audit", "replay", "no-such-plan")
+        assert result.returncode == 2
+        assert "care_plan.not_found" in result.stderr
