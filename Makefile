@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run test bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(VENV)/.dev-installed  ## lint, then the whole suite (unit, integration, 
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+bench: $(VENV)/.dev-installed  ## benchmarks against PostgreSQL (CAREPLAN_BENCH_DATABASE_URL)
+	$(BIN)/python -m bench.replay
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -54,12 +54,12 @@ def replay(
         raise InvalidValue(
             "replay.one_point", f"Give one of version, as_of, clinical_as_of; not {given}."
         )
-    history = list(app.history(plan_id))
     if version is not None:
         if version < 1:
             raise InvalidValue("replay.invalid_version", "Versions start at 1.")
-        chosen = [e for e in history if e.originator_version <= version]
+        chosen = list(app.history(plan_id, up_to=version))  # only what is needed
         return Replay(f"at version {version}", _fold(chosen)[0], chosen)
+    history = list(app.history(plan_id))
     if known_at is not None:
         _require_zone(known_at)
         chosen = [e for e in history if e.timestamp <= known_at]
