@@ -105,7 +105,11 @@ def export_command(
 
 def _print_state(body: dict) -> None:  # type: ignore[type-arg]
     console = Console()
-    console.print(f"[bold]Care plan, {body['question']}[/bold]: version {body['version']}")
+    if not body["exists"]:
+        console.print(f"[bold]The care plan did not exist yet {body['question']}.[/bold]")
+        return
+    heading = f"Care plan {body['question']}: version {body['version']}, {body['status']}"
+    console.print(f"[bold]{heading}[/bold]")
     medications = Table("drug", "dose", "frequency", "status", "since", title="Medications")
     for m in body["medications"]:
         dose = f"{m['dose']['amount']} {m['dose']['unit']}"
