@@ -1,0 +1,191 @@
+"""Command throughput through HTTP at 1, 8 and 32 concurrent clients, on PostgreSQL,
+against the baseline app (bench/baseline_app.py) driven by the same client in the
+same run. Each client writes to its own care plan (one adherence note per command:
+one event), so the figures are about the write path, not about clients racing on
+one plan.
+
+    python -m bench.commands [--seconds 8] [--clients 1,8,32]
+
+Targets (issue: the HTTP API): at least 0.8 of the baseline at 8 clients and 1.0
+at 32.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.scratch_database import scratch_database
+from services.tokens import issue_token
+
+console = Console()
+SECRET = "bench-secret-" + "x" * 32
+CAREPLAN = Path(sys.executable).parent / "careplan"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(
+    command: list[str], env: dict[str, str], port: int, health: str
+) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=1).status_code < 500:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"{command[0]} did not start")
+
+
+async def drive(
+    clients: int, seconds: float, request: Callable[[httpx.AsyncClient, int], Awaitable[int]]
+) -> tuple[float, list[float]]:
+    """(commands/s, latencies in ms) with ``clients`` concurrent callers."""
+    latencies: list[float] = []
+    stop = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+
+        async def caller(n: int) -> None:
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                status = await request(http, n)
+                assert status < 300, status
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        began = time.monotonic()
+        await asyncio.gather(*(caller(n) for n in range(clients)))
+        elapsed = time.monotonic() - began
+    return len(latencies) / elapsed, latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def main(
+    seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 8.0,
+    clients: Annotated[str, typer.Option(help="Concurrency levels.")] = "1,8,32",
+    database_url: Annotated[str, typer.Option(envvar="CAREPLAN_BENCH_DATABASE_URL")] = (
+        "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+) -> None:
+    levels = [int(n) for n in clients.split(",")]
+    token = issue_token(SECRET, sub="dr-bench", role="prescriber")
+    auth = {"Authorization": f"Bearer {token}"}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database(database_url) as careplan_db,
+        scratch_database(database_url) as baseline_db,
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAREPLAN_")}
+        careplan_port, baseline_port = free_port(), free_port()
+        careplan = start(
+            [str(CAREPLAN), "serve"],
+            env
+            | {
+                "CAREPLAN_DATABASE_URL": careplan_db,
+                "CAREPLAN_JWT_SECRET": SECRET,
+                "CAREPLAN_PORT": str(careplan_port),
+                "CAREPLAN_DATA_DIR": tmp,
+                "CAREPLAN_LOG_LEVEL": "WARNING",
+            },
+            careplan_port,
+            "/health",
+        )
+        baseline = start(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.baseline_app:app",
+                "--port",
+                str(baseline_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env | {"BENCH_DATABASE_URL": baseline_db},
+            baseline_port,
+            "/docs",
+        )
+        try:
+            base_url = f"http://127.0.0.1:{careplan_port}"
+            plans = []
+            for n in range(max(levels)):
+                opened = httpx.post(
+                    f"{base_url}/v1/care-plans", json={"patient_id": f"pt-{n}"}, headers=auth
+                )
+                plans.append(opened.json()["care_plan_id"])
+
+            async def command(http: httpx.AsyncClient, n: int) -> int:
+                body = {"adherence": "taking_as_prescribed", "note": "bench"}
+                response = await http.post(
+                    f"{base_url}/v1/care-plans/{plans[n]}/adherence", json=body, headers=auth
+                )
+                return response.status_code
+
+            async def raw(http: httpx.AsyncClient, n: int) -> int:
+                response = await http.post(
+                    f"http://127.0.0.1:{baseline_port}/baseline/stream-{n}",
+                    json={"adherence": "taking_as_prescribed", "note": "bench"},
+                )
+                return response.status_code
+
+            table = Table(
+                "clients",
+                "careplan /s",
+                "p50 ms",
+                "p99 ms",
+                "baseline /s",
+                "p50 ms",
+                "p99 ms",
+                "ratio",
+                title="Commands through HTTP, PostgreSQL",
+            )
+            for level in levels:
+                ours, our_ms = asyncio.run(drive(level, seconds, command))
+                theirs, their_ms = asyncio.run(drive(level, seconds, raw))
+                table.add_row(
+                    str(level),
+                    f"{ours:.0f}",
+                    f"{statistics.median(our_ms):.1f}",
+                    f"{percentile(our_ms, 0.99):.1f}",
+                    f"{theirs:.0f}",
+                    f"{statistics.median(their_ms):.1f}",
+                    f"{percentile(their_ms, 0.99):.1f}",
+                    f"{ours / theirs:.2f}",
+                )
+            console.print(table)
+        finally:
+            for process in (careplan, baseline):
+                process.terminate()
+                process.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    typer.run(main)
