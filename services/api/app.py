@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,6 +14,7 @@ from services.access_log import AccessLog
 from services.api.body_limit import BodyLimit
 from services.api.errors import install_error_handlers
 from services.api.middleware import RequestContext
+from services.api.problems import move_problem_schemas
 from services.api.routes import (
     access,
     commands,
@@ -69,6 +71,13 @@ def create_app(careplan: Careplan) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = move_problem_schemas(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     metrics.watch(careplan)
     app.add_middleware(RequestContext)
     app.add_middleware(BodyLimit)

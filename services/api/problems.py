@@ -41,3 +41,15 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     413: _problem("The request body is too large."),
     422: _problem("The request does not match the schema, or a value is meaningless."),
 }
+
+
+def move_problem_schemas(spec: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI files a response ``model`` under application/json; ours are served as
+    application/problem+json, so the schema is moved to the type actually sent."""
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if "application/problem+json" in content and "application/json" in content:
+                    content["application/problem+json"] = content.pop("application/json")
+    return spec

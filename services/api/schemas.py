@@ -86,6 +86,12 @@ class DiagnosisIn(Strict):
 
 
 class OpenCarePlan(Command):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"patient_id": "mrn-004217", "birth_date": "1988-04-02"}]},
+    )
+
     patient_id: ShortText
     birth_date: date | None = Field(
         default=None, description="Needed for age-specific maxima (e.g. citalopram over 60)."
@@ -98,6 +104,26 @@ class Acknowledgement(Strict):
 
 
 class RecordEvaluation(Command):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "initial",
+                    "modality": "in_person",
+                    "diagnoses": [
+                        {"code": "F32.1", "display": "Major depressive disorder, moderate"}
+                    ],
+                    "symptoms": ["low mood", "anhedonia", "early waking"],
+                    "current_medications": ["ibuprofen 400 mg as needed"],
+                    "duration": "3 months",
+                    "conditions": [],
+                }
+            ]
+        },
+    )
+
     kind: Literal["initial", "reassessment"]
     modality: Modality
     diagnoses: list[DiagnosisIn] = Field(max_length=50)
@@ -135,6 +161,23 @@ class UseIn(Strict):
 
 
 class Prescribe(Command, UseIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "drug": "sertraline",
+                    "dose": {"amount": "25", "unit": "mg"},
+                    "frequency": "daily",
+                    "route": "oral",
+                    "indication": "F32.1 major depressive disorder",
+                    "follow_up": {"due_on": "2026-12-10", "modality": "telehealth"},
+                }
+            ]
+        },
+    )
+
     drug: ShortText
     dose: DoseIn
     frequency: Frequency
@@ -150,6 +193,20 @@ class Prescribe(Command, UseIn):
 
 
 class ChangeDose(Command):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "dose": {"amount": "50", "unit": "mg"},
+                    "reason": "tolerating 25 mg; increase to the usual dose",
+                    "follow_up": {"due_on": "2026-12-24", "modality": "in_person"},
+                }
+            ]
+        },
+    )
+
     dose: DoseIn
     reason: Text
     follow_up: FollowUpIn | None = None
@@ -157,12 +214,45 @@ class ChangeDose(Command):
 
 
 class AcknowledgeWarning(Command):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject_id": "3f0c8a8e-1d5e-4b8a-9a57-1f0f4d1f3e21",
+                    "code": "dose.above_usual_start",
+                    "justification": "responded to 50 mg before",
+                }
+            ]
+        },
+    )
+
     subject_id: ShortText = Field(description="The prescription the warning was raised on.")
     code: ShortText
     justification: Text
 
 
 class Discontinue(Command):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "reason_code": "adverse_reaction",
+                    "reason": "rash",
+                    "acknowledgements": [
+                        {
+                            "code": "discontinuation.taper_required",
+                            "justification": "rash: stop now",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
     reason: Text
     reason_code: DiscontinuationReason = Field(
         default="other", description="Coded reason (FHIR MedicationRequest.statusReason)."
@@ -176,6 +266,22 @@ class TaperStepIn(Strict):
 
 
 class StartTaper(Command):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "steps": [
+                        {"starts_on": "2026-12-01", "dose": {"amount": "50", "unit": "mg"}},
+                        {"starts_on": "2026-12-15", "dose": {"amount": "25", "unit": "mg"}},
+                    ],
+                    "reason": "remission for 9 months",
+                }
+            ]
+        },
+    )
+
     steps: list[TaperStepIn] = Field(min_length=1, max_length=52)
     reason: Text
     acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=20)

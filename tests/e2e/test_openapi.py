@@ -24,3 +24,20 @@ def test_the_openapi_document_lists_every_command_with_enums_from_the_domain(
     frequency = spec["components"]["schemas"]["Prescribe"]["properties"]["frequency"]
     assert "twice_daily" in frequency["enum"]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_every_operation_documents_its_problems_and_commands_have_examples(
+    server: Server,
+) -> None:
+    spec = httpx.get(f"{server.base_url}/openapi.json", timeout=10).json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if path in ("/health",):
+                continue
+            responses = operation["responses"]
+            assert {"401", "403", "422"} <= set(responses), (method, path)
+            problem = responses["403"]["content"]["application/problem+json"]["schema"]
+            assert problem["$ref"].endswith("/Problem")
+    schemas = spec["components"]["schemas"]
+    for name in ("OpenCarePlan", "RecordEvaluation", "Prescribe", "ChangeDose", "Discontinue"):
+        assert schemas[name]["examples"], name
