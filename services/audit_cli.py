@@ -1,7 +1,8 @@
 """``careplan audit``: what auditors run against the event store itself.
 
-Replay a plan to a point and export its whole record; the store is read, never
-written. (Logging goes to stderr, so the output can be piped or redirected.)
+Replay a plan to a point, export its whole record, verify the hash chains and
+seal them; the store is read, never written. (Logs go to stderr, so the output
+can be piped or redirected.)
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from rich.table import Table
 
 from domain.errors import DomainError
 from services.bootstrap import Careplan, bootstrap
+from services.chain.verify import verify
 from services.export import export
 from services.logging import configure_logging
 from services.replay import document, replay
 from services.settings import Settings
 
-audit = typer.Typer(help="Replay, export: for auditors.", no_args_is_help=True)
+audit = typer.Typer(help="Replay, export, verify, seal: for auditors.", no_args_is_help=True)
 errors = Console(stderr=True)
 
 
@@ -80,6 +82,49 @@ def replay_command(
         typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
         return
     _print_state(body)
+
+
+@audit.command("verify")
+def verify_command(
+    plan: Annotated[str | None, typer.Option(help="Check one plan only.")] = None,
+    against: Annotated[
+        str | None, typer.Option(help="A seal printed earlier: prove nothing changed since.")
+    ] = None,
+) -> None:
+    """Recompute the hash chains; name every plan and version altered, missing or moved.
+    Exits 1 when anything is wrong (or the seal differs), 0 when all is intact."""
+    careplan = _careplan()
+    try:
+        result = verify(careplan.app, plan)
+    finally:
+        careplan.close()
+    for finding in result.findings:
+        typer.echo(str(finding))
+    summary = f"{result.plans} plan(s), {result.events} event(s) checked"
+    if not result.intact:
+        typer.echo(f"TAMPERED: {len(result.findings)} finding(s); {summary}")
+        raise typer.Exit(1)
+    if against is not None and plan is None and result.seal != against.strip():
+        typer.echo(f"CHANGED since the seal: now {result.seal}; {summary}")
+        raise typer.Exit(1)
+    typer.echo(f"intact: {summary}" + (" and matching the seal" if against else ""))
+
+
+@audit.command("seal")
+def seal_command() -> None:
+    """Print one line standing for every chain; keep it outside the system, then
+    ``verify --against`` it later."""
+    careplan = _careplan()
+    try:
+        result = verify(careplan.app)
+    finally:
+        careplan.close()
+    if not result.intact:
+        for finding in result.findings:
+            errors.print(str(finding))
+        errors.print("[red]Not sealing a store whose chains are broken.[/red]")
+        raise typer.Exit(1)
+    typer.echo(result.seal)
 
 
 @audit.command("export")

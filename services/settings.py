@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     )
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
+    create_event_tables: bool = Field(
+        default=True,
+        description="Off when running as a role that may only append (infra/postgres).",
+    )
     projections: Literal["inprocess", "external"] = "inprocess"
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)

@@ -13,10 +13,12 @@ from services.settings import Settings
 
 def persistence_env(settings: Settings) -> dict[str, str]:
     if settings.database_url:
-        return postgres_env(settings.database_url)
+        return with_table_creation(postgres_env(settings.database_url), settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        # Each event is stored with its link of the plan's hash chain (services.chain).
+        "APPLICATION_RECORDER_TOPIC": "services.chain.recorders:SQLiteChainedRecorder",
         "SQLITE_DBNAME": str(settings.sqlite_path),
         "SQLITE_LOCK_TIMEOUT": "30",
     }
@@ -31,6 +33,7 @@ def postgres_env(url: str) -> dict[str, str]:
     query = parse_qs(parts.query)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": "services.chain.recorders:PostgresChainedRecorder",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -45,4 +48,11 @@ def postgres_env(url: str) -> dict[str, str]:
     }
     if "schema" in query:
         env["POSTGRES_SCHEMA"] = query["schema"][0]
+    return env
+
+
+def with_table_creation(env: dict[str, str], settings: Settings) -> dict[str, str]:
+    """A role that may only append to the event tables cannot (re)declare them."""
+    if not settings.create_event_tables:
+        env["CREATE_TABLE"] = "no"
     return env

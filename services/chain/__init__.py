@@ -1,0 +1,1 @@
+"""Tamper evidence: a hash chain per care plan, written with the events."""

@@ -1,0 +1,114 @@
+"""The library's application recorders, writing each event's link in the same
+transaction as the event (PostgreSQL and SQLite alike): an event is never stored
+without its link, nor a link without its event.
+
+Selected through the library's ``APPLICATION_RECORDER_TOPIC`` setting (see
+``services.store``). The previous link is read inside the transaction; a writer
+racing for the same version fails on the events' primary key and rolls back its
+link with it, so a chain never forks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+from services.chain.links import GENESIS, link
+
+CHAIN_TABLE = "careplan_event_chain"
+SQLITE_PREVIOUS = (
+    "SELECT link FROM careplan_event_chain WHERE originator_id = ? AND originator_version = ?"
+)
+SQLITE_INSERT = (
+    "INSERT INTO careplan_event_chain (originator_id, originator_version, link) VALUES (?, ?, ?)"
+)
+
+
+def _links(stored_events: Sequence[StoredEvent], previous_of: Any) -> list[tuple[str, int, str]]:
+    """(plan, version, link) for each event, chaining events of one batch together."""
+    heads: dict[str, str] = {}
+    rows = []
+    for event in stored_events:
+        plan = str(event.originator_id)
+        if plan not in heads:
+            heads[plan] = previous_of(plan, event.originator_version - 1)
+        heads[plan] = link(heads[plan], plan, event.originator_version, event.topic, event.state)
+        rows.append((plan, event.originator_version, heads[plan]))
+    return rows
+
+
+class PostgresChainedRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.chain_table = Identifier(self.datastore.schema, CHAIN_TABLE)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {table} ("
+                "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+                "link char(64) NOT NULL, PRIMARY KEY (originator_id, originator_version))"
+            ).format(table=self.chain_table)
+        )
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """The library's hook that runs first in the events' transaction. The links go
+        in before the events: a writer racing for the same version waits on the link's
+        key and then fails with an IntegrityError (a concurrent update) like on the
+        events' key; the events' table lock is taken after, so no lock order inverts."""
+        super()._insert_events(curs, stored_events, **kwargs)
+        with curs.connection.cursor() as chain:
+
+            def previous_of(plan: str, version: int) -> str:
+                if version < 1:
+                    return GENESIS
+                chain.execute(
+                    SQL(
+                        "SELECT link FROM {table} "
+                        "WHERE originator_id = %s AND originator_version = %s"
+                    ).format(table=self.chain_table),
+                    (UUID(plan), version),
+                )
+                row = chain.fetchone()
+                return str(row["link"]) if row else GENESIS
+
+            rows = _links(stored_events, previous_of)
+            chain.executemany(
+                SQL(
+                    "INSERT INTO {table} (originator_id, originator_version, link) "
+                    "VALUES (%s, %s, %s)"
+                ).format(table=self.chain_table),
+                [(UUID(plan), version, value) for plan, version, value in rows],
+            )
+
+
+class SQLiteChainedRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
+            "link TEXT NOT NULL, PRIMARY KEY (originator_id, originator_version))",
+        ]
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+
+        def previous_of(plan: str, version: int) -> str:
+            if version < 1:
+                return GENESIS
+            c.execute(SQLITE_PREVIOUS, (UUID(plan).hex, version))
+            row = c.fetchone()
+            return str(row[0]) if row else GENESIS
+
+        for plan, version, value in _links(stored_events, previous_of):
+            c.execute(SQLITE_INSERT, (UUID(plan).hex, version, value))
+        return ids

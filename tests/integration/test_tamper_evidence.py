@@ -1,0 +1,159 @@
+"""Tampering with stored rows through SQL is detected, on both stores: an UPDATE of
+an event, a DELETE, two versions swapped, a link changed. The seal proves nothing
+changed since it was taken. Links are written in the events' own transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+from typer.testing import CliRunner
+
+from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
+from services.bootstrap import Careplan
+from services.chain.verify import verify
+from services.cli import cli
+from services.settings import Settings
+
+DR = Actor("dr-ada", "prescriber")
+
+
+def ctx() -> CommandContext:
+    return CommandContext(DR, datetime.now(UTC) - timedelta(hours=1))
+
+
+def a_plan(careplan: Careplan, patient: str = "pt-chain") -> str:
+    app = careplan.app
+    plan = app.open_care_plan(patient, ctx()).care_plan_id
+    app.record_evaluation(
+        plan, Evaluation("initial", "in_person", (Diagnosis("F32.1", "MDD"),)), ctx()
+    )
+    app.prescribe(
+        plan,
+        drug="sertraline",
+        dose=Dose(Decimal(25), "mg"),
+        frequency="daily",
+        route="oral",
+        indication="MDD",
+        follow_up=FollowUpPlan((datetime.now(UTC) + timedelta(days=14)).date()),
+        ctx=ctx(),
+    )
+    return str(plan)
+
+
+def execute(careplan: Careplan, sqlite_sql: str, postgres_sql: str, *params: object) -> None:
+    sqlite = careplan.views.is_sqlite
+    with careplan.app.factory.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+        cursor.execute(sqlite_sql if sqlite else postgres_sql, params)
+
+
+def key(careplan: Careplan, plan: str) -> object:
+    return UUID(plan).hex if careplan.views.is_sqlite else UUID(plan)
+
+
+def table(careplan: Careplan) -> str:
+    return careplan.app.recorder.events_table_name  # type: ignore[attr-defined]
+
+
+def findings(careplan: Careplan) -> list[tuple[str, int, str]]:
+    return [(f.plan_id, f.version, f.what) for f in verify(careplan.app).findings]
+
+
+def test_an_untouched_store_is_intact(careplan: Careplan) -> None:
+    a_plan(careplan, "pt-1")
+    a_plan(careplan, "pt-2")
+    result = verify(careplan.app)
+    assert result.intact
+    assert (result.plans, result.events) == (2, 8)
+
+
+def test_an_updated_event_is_detected(careplan: Careplan) -> None:
+    plan = a_plan(careplan)
+    events = table(careplan)
+    execute(
+        careplan,
+        f"UPDATE {events} SET state = CAST(replace(CAST(state AS TEXT), '25', '250') AS BLOB) "
+        "WHERE originator_id = ? AND originator_version = 3",
+        f"UPDATE {events} "
+        "SET state = convert_to(replace(convert_from(state, 'UTF8'), '25', '250'), 'UTF8') "
+        "WHERE originator_id = %s AND originator_version = 3",
+        key(careplan, plan),
+    )
+    assert findings(careplan) == [(plan, 3, "altered")]
+
+
+def test_a_deleted_event_is_detected(careplan: Careplan) -> None:
+    plan = a_plan(careplan)
+    events = table(careplan)
+    execute(
+        careplan,
+        f"DELETE FROM {events} WHERE originator_id = ? AND originator_version = 2",
+        f"DELETE FROM {events} WHERE originator_id = %s AND originator_version = 2",
+        key(careplan, plan),
+    )
+    assert findings(careplan) == [(plan, 2, "missing")]
+
+
+def test_swapped_versions_are_detected(careplan: Careplan) -> None:
+    plan = a_plan(careplan)
+    events = table(careplan)
+    move = f"UPDATE {events} SET originator_version = {{to}} WHERE originator_id = {{p}} AND "
+    for before, after in ((2, 99), (3, 2), (99, 3)):
+        statement = move + f"originator_version = {before}"
+        execute(
+            careplan,
+            statement.format(to=after, p="?"),
+            statement.format(to=after, p="%s"),
+            key(careplan, plan),
+        )
+    assert findings(careplan) == [(plan, 2, "reordered"), (plan, 3, "reordered")]
+
+
+def test_a_changed_link_is_detected(careplan: Careplan) -> None:
+    plan = a_plan(careplan)
+    execute(
+        careplan,
+        "UPDATE careplan_event_chain SET link = ? "
+        "WHERE originator_id = ? AND originator_version = 4",
+        "UPDATE careplan_event_chain SET link = %s "
+        "WHERE originator_id = %s AND originator_version = 4",
+        "f" * 64,
+        key(careplan, plan),
+    )
+    assert findings(careplan) == [(plan, 4, "altered")]
+
+
+def test_the_cli_verifies_and_seals(
+    careplan: Careplan, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = a_plan(careplan)
+    for name, value in (
+        ("CAREPLAN_DATA_DIR", str(settings.data_dir)),
+        ("CAREPLAN_DATABASE_URL", settings.database_url or ""),
+        ("CAREPLAN_JWT_SECRET", settings.jwt_secret or ""),
+    ):
+        monkeypatch.setenv(name, value)
+    if not settings.database_url:
+        monkeypatch.delenv("CAREPLAN_DATABASE_URL")
+    runner = CliRunner()
+    sealed = runner.invoke(cli, ["audit", "seal"])
+    assert sealed.exit_code == 0, sealed.output
+    digest = sealed.output.strip()
+    assert digest.startswith("careplan-seal:v1:1:")
+    intact = runner.invoke(cli, ["audit", "verify", "--against", digest])
+    assert (intact.exit_code, intact.output.startswith("intact")) == (0, True)
+    careplan.app.record_adherence(plan, adherence="taking_as_prescribed", ctx=ctx())
+    changed = runner.invoke(cli, ["audit", "verify", "--against", digest])
+    assert changed.exit_code == 1
+    assert "CHANGED since the seal" in changed.output
+    execute(
+        careplan,
+        f"DELETE FROM {table(careplan)} WHERE originator_id = ? AND originator_version = 1",
+        f"DELETE FROM {table(careplan)} WHERE originator_id = %s AND originator_version = 1",
+        key(careplan, plan),
+    )
+    tampered = runner.invoke(cli, ["audit", "verify", "--plan", plan])
+    assert tampered.exit_code == 1
+    assert f"plan {plan}: version 1 missing" in tampered.output
