@@ -8,8 +8,10 @@ read-your-writes) are dealt with once.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -74,6 +76,15 @@ class CarePlans(Application[UUID]):
         #: What the rules know about drugs and the law; bootstrap passes the configured files.
         self.formulary = formulary or load_formulary()
         self.regulations = regulations or default_regulations()
+        self._locks_guard = threading.Lock()
+        self._plan_locks: dict[UUID, threading.Lock] = {}
+
+    @contextmanager
+    def _loading(self, plan_id: UUID) -> Iterator[None]:
+        with self._locks_guard:
+            lock = self._plan_locks.setdefault(plan_id, threading.Lock())
+        with lock:
+            yield
 
     #: Called with every successful command's result; bootstrap uses it to make
     #: the write visible in the views before the caller hears "done".
@@ -404,7 +415,11 @@ class CarePlans(Application[UUID]):
         """The plan as it stands, or as it stood at ``version`` (auditors' replay)."""
         uuid = care_plan_id(plan_id)
         try:
-            plan = self.repository.get(uuid, version=version, projector_func=fold)
+            # The library fast-forwards a cached plan in place and deep-copies it after
+            # its own lock is released; loads of one plan are serialised here so that
+            # no thread copies a plan another is bringing up to date.
+            with self._loading(uuid):
+                plan = self.repository.get(uuid, version=version, projector_func=fold)
         except AggregateNotFoundError:
             raise CarePlanNotFound(uuid) from None
         assert isinstance(plan, CarePlan)

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         default=True,
         description="Off when running as a role that may only append (infra/postgres).",
     )
+    plan_cache_size: int = Field(
+        default=1000, ge=0, description="Plans kept in memory between commands (0: none)."
+    )
     projections: Literal["inprocess", "external"] = "inprocess"
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)

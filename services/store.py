@@ -12,6 +12,19 @@ from services.settings import Settings
 
 
 def persistence_env(settings: Settings) -> dict[str, str]:
+    return {**_store_env(settings), **_cache_env(settings)}
+
+
+def _cache_env(settings: Settings) -> dict[str, str]:
+    """Plans recently used stay in memory and are brought up to date with the events
+    stored since (from any process): a command then decodes the few new events, not
+    the plan's whole history. Each command works on a deep copy."""
+    if not settings.plan_cache_size:
+        return {}
+    return {"AGGREGATE_CACHE_MAXSIZE": str(settings.plan_cache_size)}
+
+
+def _store_env(settings: Settings) -> dict[str, str]:
     if settings.database_url:
         return with_table_creation(postgres_env(settings.database_url), settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -55,14 +55,14 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             ).format(table=self.chain_table)
         )
 
-    def _insert_events(
+    def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        """The library's hook that runs first in the events' transaction. The links go
-        in before the events: a writer racing for the same version waits on the link's
-        key and then fails with an IntegrityError (a concurrent update) like on the
-        events' key; the events' table lock is taken after, so no lock order inverts."""
-        super()._insert_events(curs, stored_events, **kwargs)
+    ) -> Sequence[int] | None:
+        """The library's hook that runs once the events are in (their key checked, the
+        table lock held) and before commit: the links go in the same transaction. A
+        writer that lost the race for a version has failed on the events' key before
+        reaching here, so links never conflict and never fork."""
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         with curs.connection.cursor() as chain:
 
             def previous_of(plan: str, version: int) -> str:
@@ -86,6 +86,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 ).format(table=self.chain_table),
                 [(UUID(plan), version, value) for plan, version, value in rows],
             )
+        return ids
 
 
 class SQLiteChainedRecorder(SQLiteApplicationRecorder):
