@@ -22,6 +22,7 @@ from services.bootstrap import Careplan, bootstrap
 from services.demo import play_course
 from services.logging import configure_logging
 from services.publisher import Relay, ensure_topic, make_producer
+from services.schema_cli import schemas
 from services.settings import Settings
 from services.signals import run_until_signalled
 from services.tokens import TokenError, issue_token
@@ -204,6 +205,9 @@ def token(
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     typer.echo(signed)
+
+
+cli.command()(schemas)
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from tests.integration.kafka_helpers import (
     unique_topic,
     wait_for_records,
 )
+from tests.support.schemas import validate_message
 
 pytestmark = [pytest.mark.kafka]
 
@@ -136,6 +137,7 @@ def assert_record_is(record: Received, event: Any, source: str = SOURCE) -> None
     assert record.value["version"] == event.originator_version
     assert record.headers == expected_headers(event, source)
     assert record.headers["ce_time"].decode() == record.value["recorded_at"]
+    validate_message(record.value, record.headers["ce_type"].decode())
 
 
 def assert_topic_holds_exactly(
