@@ -110,6 +110,7 @@ def relay_until(stop: threading.Event, settings: Settings, *, until_idle: bool) 
             topic=settings.kafka_topic,
             source=settings.event_source,
             batch_size=settings.relay_batch_size,
+            schema_base_uri=settings.schema_base_uri,
         )
         log.info("relay.started", topic=settings.kafka_topic, position=publisher.position())
         try:

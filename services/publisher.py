@@ -19,7 +19,13 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from services.event_json import event_type, iso_time, message_value
+from services.event_json import (
+    DEFAULT_SCHEMA_BASE_URI,
+    iso_time,
+    message_value,
+    schema_uri,
+    versioned_type,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -27,17 +33,21 @@ RELAY_NAME = "careplan.relay"
 SEND_TIMEOUT_SECONDS = 30.0
 
 
-def cloud_event_headers(event: Any, source: str) -> list[tuple[str, bytes]]:
-    """CloudEvents 1.0 binary-mode headers; ``ce_id`` is fixed by plan and version."""
+def cloud_event_headers(
+    event: Any, source: str, schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI
+) -> list[tuple[str, bytes]]:
+    """CloudEvents 1.0 binary-mode headers; ``ce_id`` is fixed by plan and version, and
+    ``ce_dataschema`` names the JSON Schema of the value (``infra/schemas/``).
+    """
     plan_id = str(event.originator_id)
-    version = getattr(type(event), "class_version", 1)
     headers = {
         "ce_specversion": "1.0",
         "ce_id": f"{plan_id}:{event.originator_version}",
-        "ce_type": f"careplan.{event_type(event)}.v{version}",
+        "ce_type": versioned_type(type(event)),
         "ce_source": source,
         "ce_subject": plan_id,
         "ce_time": iso_time(event.timestamp),
+        "ce_dataschema": schema_uri(type(event), schema_base_uri),
         "content-type": "application/json",
     }
     return [(name, value.encode()) for name, value in headers.items()]
@@ -103,6 +113,7 @@ class Relay:
         source: str,
         batch_size: int = 500,
         name: str = RELAY_NAME,
+        schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -112,6 +123,7 @@ class Relay:
         self.source = source
         self.batch_size = batch_size
         self.name = name
+        self.schema_base_uri = schema_base_uri
 
     def position(self) -> int:
         return self.tracking.max_tracking_id(self.name) or 0
@@ -132,7 +144,7 @@ class Relay:
                     self.topic,
                     key=str(event.originator_id).encode(),
                     value=encode_value(event),
-                    headers=cloud_event_headers(event, self.source),
+                    headers=cloud_event_headers(event, self.source, self.schema_base_uri),
                 )
             )
         self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)

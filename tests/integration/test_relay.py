@@ -40,7 +40,7 @@ from tests.integration.kafka_helpers import (
     unique_topic,
     wait_for_records,
 )
-from tests.support.schemas import validate_message
+from tests.support.schemas import schema_validator, validate_message
 
 pytestmark = [pytest.mark.kafka]
 
@@ -126,6 +126,10 @@ def expected_headers(event: Any, source: str = SOURCE) -> dict[str, bytes]:
         "ce_source": source.encode(),
         "ce_subject": plan_id.encode(),
         "ce_time": iso_time(event.timestamp).encode(),
+        "ce_dataschema": (
+            f"https://careplan.example/schemas/careplan.{type(event).__name__}"
+            f".v{type(event).class_version}.json"
+        ).encode(),
         "content-type": b"application/json",
     }
 
@@ -138,6 +142,9 @@ def assert_record_is(record: Received, event: Any, source: str = SOURCE) -> None
     assert record.headers == expected_headers(event, source)
     assert record.headers["ce_time"].decode() == record.value["recorded_at"]
     validate_message(record.value, record.headers["ce_type"].decode())
+    assert schema_validator(record.headers["ce_type"].decode()).schema["$id"] == (
+        record.headers["ce_dataschema"].decode()
+    )
 
 
 def assert_topic_holds_exactly(
