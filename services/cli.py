@@ -19,6 +19,7 @@ from projections.audit_trail import audit_entries
 from projections.current_medications import active_medications
 from services.api.app import create_app
 from services.bootstrap import Careplan, bootstrap
+from services.consumer_cli import consume
 from services.demo import play_course
 from services.logging import configure_logging
 from services.publisher import Relay, ensure_topic, make_producer
@@ -209,6 +210,7 @@ def token(
 
 
 cli.command()(schemas)
+cli.command()(consume)
 
 
 def main() -> None:

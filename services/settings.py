@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         pattern=r"^[a-z][a-z0-9+.-]*://",
         description="Where the event schemas are published: ce_dataschema and each $id",
     )
+    consumer_group: str = "careplan.current-medications"
+    consumer_session_timeout_ms: int = Field(
+        default=45_000, ge=1000, description="Kafka session timeout of `careplan consume`"
+    )
     log_format: Literal["console", "json"] | None = None
     log_level: str = "INFO"
 
