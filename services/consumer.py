@@ -69,7 +69,7 @@ def ce_id_of(headers: Iterable[tuple[str, bytes]] | None) -> bytes:
     raise ValueError(msg)
 
 
-class _FromTheBeginning(ConsumerRebalanceListener):  # type: ignore[misc]
+class _FromTheBeginning(ConsumerRebalanceListener):
     """Seek newly assigned partitions to their start when the state cannot resume."""
 
     def __init__(self, owner: MedicationConsumer) -> None:

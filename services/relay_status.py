@@ -59,7 +59,8 @@ def relay_lag(
     following = recorder.select_notifications(start=position, limit=1, inclusive_of_start=False)
     if not following:
         return RelayLag(position, newest, None, 0.0)
-    oldest = mapper.to_domain_event(following[0]).timestamp
+    event: Any = mapper.to_domain_event(following[0])  # every event of ours has a timestamp
+    oldest = event.timestamp
     seconds = ((now or datetime.now(UTC)) - oldest).total_seconds()
     return RelayLag(position, newest, oldest, max(0.0, seconds))
 

@@ -87,7 +87,7 @@ def message_type(event_class: type) -> Any:
         {
             "care_plan_id": UUID,
             "version": Annotated[int, Field(ge=1)],
-            "type": Literal[event_class.__name__],  # type: ignore[valid-type]
+            "type": Literal[event_class.__name__],
             "occurred_at": datetime,
             "recorded_at": datetime,
             "actor": ActorValue,
