@@ -129,6 +129,7 @@ def relay(
 
 
 def relay_until(stop: threading.Event, settings: Settings, *, until_idle: bool) -> int:
+    log.info("relay.starting")  # from here on a SIGTERM stops it cleanly
     careplan = start(settings)
     try:
         servers = settings.kafka_bootstrap_servers or ""
