@@ -20,9 +20,13 @@ from projections.current_medications import active_medications
 from services.api.app import create_app
 from services.audit_cli import audit
 from services.bootstrap import Careplan, bootstrap
+from services.consumer_cli import consume
 from services.demo import play_course
 from services.logging import configure_logging
 from services.publisher import Relay, ensure_topic, make_producer
+from services.relay_status import status
+from services.republish import republish
+from services.schema_cli import schemas
 from services.settings import Settings
 from services.signals import run_until_signalled
 from services.tokens import TokenError, issue_token
@@ -78,17 +82,50 @@ def project(
         careplan.close()
 
 
-@cli.command()
+# `careplan relay` publishes (as it always has); `careplan relay status` reports its lag.
+relay_commands = typer.Typer()
+cli.add_typer(relay_commands, name="relay")
+relay_commands.command()(status)
+
+
+@relay_commands.callback(invoke_without_command=True)
 def relay(
+    ctx: typer.Context,
     until_idle: Annotated[bool, typer.Option(help="Publish what is stored, then exit.")] = False,
+    from_position: Annotated[
+        int | None,
+        typer.Option(
+            "--from",
+            min=1,
+            help="Republish from this notification id on, then exit; records no position.",
+        ),
+    ] = None,
+    topic: Annotated[
+        str | None, typer.Option(help="With --from: where to (default CAREPLAN_KAFKA_TOPIC).")
+    ] = None,
 ) -> None:
     """Publish every stored event to Kafka (KAFKA_BOOTSTRAP_SERVERS), resuming where it stopped."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if topic is not None and from_position is None:
+        errors.print(
+            "[red]--topic goes with --from; the live relay uses CAREPLAN_KAFKA_TOPIC.[/red]"
+        )
+        raise typer.Exit(2)
     settings = Settings()
     if not settings.kafka_bootstrap_servers:
         errors.print(
             "[red]Set KAFKA_BOOTSTRAP_SERVERS to the broker(s), e.g. 127.0.0.1:9092.[/red]"
         )
         raise typer.Exit(2)
+    if from_position is not None:
+        target = topic or settings.kafka_topic
+        configure_logging(settings.effective_log_format, settings.log_level)
+        done = run_until_signalled(
+            lambda stop: republish(stop, settings, first=from_position, topic=target)
+        )
+        console.print(f"republished {done.count} events ({done.first}..{done.last}) to {target}")
+        return
     # Start-up runs inside the loop's thread too: a stop while connecting is honoured.
     run_until_signalled(lambda stop: relay_until(stop, settings, until_idle=until_idle))
 
@@ -112,6 +149,7 @@ def relay_until(stop: threading.Event, settings: Settings, *, until_idle: bool) 
             topic=settings.kafka_topic,
             source=settings.event_source,
             batch_size=settings.relay_batch_size,
+            schema_base_uri=settings.schema_base_uri,
         )
         log.info("relay.started", topic=settings.kafka_topic, position=publisher.position())
         try:
@@ -207,6 +245,10 @@ def token(
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     typer.echo(signed)
+
+
+cli.command()(schemas)
+cli.command()(consume)
 
 
 def main() -> None:

@@ -17,6 +17,11 @@ ENVELOPE_FIELDS = frozenset(
     {"originator_id", "originator_version", "timestamp", "actor", "occurred_at", "correlation_id"}
 )
 
+# Where the JSON Schemas of the Kafka values are said to live (``ce_dataschema``, ``$id``).
+# ``.example`` is reserved: the URI names a schema; an organisation that wants it to
+# resolve hosts ``infra/schemas/`` and sets CAREPLAN_SCHEMA_BASE_URI.
+DEFAULT_SCHEMA_BASE_URI = "https://careplan.example/schemas/"
+
 
 def to_json_value(value: Any) -> Any:
     """Convert event field values to JSON-safe ones; decimals stay exact as strings."""
@@ -49,11 +54,24 @@ def event_type(event: Any) -> str:
     return type(event).__name__
 
 
+def versioned_type(event_class: type) -> str:
+    """``careplan.<EventType>.v<N>``: the ``ce_type`` and the name of the event's schema."""
+    return f"careplan.{event_class.__name__}.v{getattr(event_class, 'class_version', 1)}"
+
+
+def schema_uri(event_class: type, base_uri: str = DEFAULT_SCHEMA_BASE_URI) -> str:
+    """The ``ce_dataschema`` of an event class: its schema file under ``base_uri``."""
+    return f"{base_uri.rstrip('/')}/{versioned_type(event_class)}.json"
+
+
+def is_data_field(name: str) -> bool:
+    """Whether an event field goes into "data" (the rest is envelope or library detail)."""
+    return name not in ENVELOPE_FIELDS and not name.startswith("originator_topic")
+
+
 def event_data(event: Any) -> dict[str, Any]:
     return {
-        name: to_json_value(value)
-        for name, value in vars(event).items()
-        if name not in ENVELOPE_FIELDS and not name.startswith("originator_topic")
+        name: to_json_value(value) for name, value in vars(event).items() if is_data_field(name)
     }
 
 

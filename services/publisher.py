@@ -4,6 +4,9 @@ It follows the notification log from its recorded position, sends a batch with
 ``acks=all``, waits for the broker to acknowledge every message, and only then
 records the new position. A crash in between republishes the batch: delivery is
 at-least-once, and ``ce_id`` is stable so consumers drop the duplicates.
+
+Without a tracking recorder it republishes history from a given position and
+records nothing, so the live relay's position is never disturbed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from services.event_json import event_type, iso_time, message_value
+from services.event_json import (
+    DEFAULT_SCHEMA_BASE_URI,
+    iso_time,
+    message_value,
+    schema_uri,
+    versioned_type,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -27,17 +36,21 @@ RELAY_NAME = "careplan.relay"
 SEND_TIMEOUT_SECONDS = 30.0
 
 
-def cloud_event_headers(event: Any, source: str) -> list[tuple[str, bytes]]:
-    """CloudEvents 1.0 binary-mode headers; ``ce_id`` is fixed by plan and version."""
+def cloud_event_headers(
+    event: Any, source: str, schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI
+) -> list[tuple[str, bytes]]:
+    """CloudEvents 1.0 binary-mode headers; ``ce_id`` is fixed by plan and version, and
+    ``ce_dataschema`` names the JSON Schema of the value (``infra/schemas/``).
+    """
     plan_id = str(event.originator_id)
-    version = getattr(type(event), "class_version", 1)
     headers = {
         "ce_specversion": "1.0",
         "ce_id": f"{plan_id}:{event.originator_version}",
-        "ce_type": f"careplan.{event_type(event)}.v{version}",
+        "ce_type": versioned_type(type(event)),
         "ce_source": source,
         "ce_subject": plan_id,
         "ce_time": iso_time(event.timestamp),
+        "ce_dataschema": schema_uri(type(event), schema_base_uri),
         "content-type": "application/json",
     }
     return [(name, value.encode()) for name, value in headers.items()]
@@ -90,19 +103,26 @@ def ensure_topic(
 
 
 class Relay:
-    """Moves events from the notification log to one Kafka topic."""
+    """Moves events from the notification log to one Kafka topic.
+
+    With ``tracking``, the position is recorded under ``name`` after each
+    acknowledged batch. With ``tracking=None`` it is kept in memory only,
+    starting after ``start_after``: a one-off republication of history.
+    """
 
     def __init__(
         self,
         *,
         recorder: ApplicationRecorder,
         mapper: Mapper,
-        tracking: TrackingRecorder,
+        tracking: TrackingRecorder | None,
         producer: KafkaProducer,
         topic: str,
         source: str,
         batch_size: int = 500,
         name: str = RELAY_NAME,
+        schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI,
+        start_after: int = 0,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
@@ -112,9 +132,20 @@ class Relay:
         self.source = source
         self.batch_size = batch_size
         self.name = name
+        self.schema_base_uri = schema_base_uri
+        self._untracked_position = start_after
 
     def position(self) -> int:
+        """The last notification id published and acknowledged."""
+        if self.tracking is None:
+            return self._untracked_position
         return self.tracking.max_tracking_id(self.name) or 0
+
+    def _advance(self, notification_id: int) -> None:
+        if self.tracking is None:
+            self._untracked_position = notification_id
+        else:
+            self.tracking.insert_tracking(Tracking(self.name, notification_id))
 
     def publish_next_batch(self) -> int:
         """Publish the next batch; return how many events went out (0: caught up)."""
@@ -132,13 +163,13 @@ class Relay:
                     self.topic,
                     key=str(event.originator_id).encode(),
                     value=encode_value(event),
-                    headers=cloud_event_headers(event, self.source),
+                    headers=cloud_event_headers(event, self.source, self.schema_base_uri),
                 )
             )
         self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
         for future in futures:
             future.get(timeout=SEND_TIMEOUT_SECONDS)  # raises if the broker did not ack
-        self.tracking.insert_tracking(Tracking(self.name, notifications[-1].id))
+        self._advance(notifications[-1].id)
         log.info("relay.published", count=len(notifications), position=notifications[-1].id)
         return len(notifications)
 

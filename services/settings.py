@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.event_json import DEFAULT_SCHEMA_BASE_URI
+
 MIN_SECRET_LENGTH = 32
 
 
@@ -71,6 +73,15 @@ class Settings(BaseSettings):
     event_source: str = "urn:careplan"
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
+    schema_base_uri: str = Field(
+        default=DEFAULT_SCHEMA_BASE_URI,
+        pattern=r"^[a-z][a-z0-9+.-]*://",
+        description="Where the event schemas are published: ce_dataschema and each $id",
+    )
+    consumer_group: str = "careplan.current-medications"
+    consumer_session_timeout_ms: int = Field(
+        default=45_000, ge=1000, description="Kafka session timeout of `careplan consume`"
+    )
     log_format: Literal["console", "json"] | None = None
     log_level: str = "INFO"
 

@@ -40,6 +40,7 @@ from tests.integration.kafka_helpers import (
     unique_topic,
     wait_for_records,
 )
+from tests.support.schemas import schema_validator, validate_message
 
 pytestmark = [pytest.mark.kafka]
 
@@ -94,7 +95,7 @@ def make_relay(careplan: Careplan, servers: str, topic: str, **kwargs: Any) -> R
     return Relay(
         recorder=careplan.app.recorder,
         mapper=careplan.app.mapper,
-        tracking=careplan.views.tracking,
+        tracking=kwargs.pop("tracking", careplan.views.tracking),
         producer=producer,
         topic=topic,
         source=SOURCE,
@@ -125,6 +126,10 @@ def expected_headers(event: Any, source: str = SOURCE) -> dict[str, bytes]:
         "ce_source": source.encode(),
         "ce_subject": plan_id.encode(),
         "ce_time": iso_time(event.timestamp).encode(),
+        "ce_dataschema": (
+            f"https://careplan.example/schemas/careplan.{type(event).__name__}"
+            f".v{type(event).class_version}.json"
+        ).encode(),
         "content-type": b"application/json",
     }
 
@@ -136,12 +141,17 @@ def assert_record_is(record: Received, event: Any, source: str = SOURCE) -> None
     assert record.value["version"] == event.originator_version
     assert record.headers == expected_headers(event, source)
     assert record.headers["ce_time"].decode() == record.value["recorded_at"]
+    validate_message(record.value, record.headers["ce_type"].decode())
+    assert schema_validator(record.headers["ce_type"].decode()).schema["$id"] == (
+        record.headers["ce_dataschema"].decode()
+    )
 
 
 def assert_topic_holds_exactly(
-    records: list[Received], events: list[Any], source: str = SOURCE
+    records: list[Received], events: list[Any], source: str = SOURCE, *, from_version_1: bool = True
 ) -> None:
-    """Each event once, with its exact record, and per plan in version order."""
+    """Each event once, with its exact record, and per plan in version order (without
+    gaps, and from version 1 unless history was republished from a later position)."""
     by_id = {ce_id(event): event for event in events}
     ids = [record.ce_id for record in records]
     assert len(ids) == len(set(ids)), "a record was published twice"
@@ -157,7 +167,8 @@ def assert_topic_holds_exactly(
         assert key is not None
         assert len({r.partition for r in group}) == 1, "one plan's records span partitions"
         assert [r.value["version"] for r in group] == expected_versions[key]
-        assert expected_versions[key] == list(range(1, len(group) + 1))
+        first = 1 if from_version_1 else expected_versions[key][0]
+        assert expected_versions[key] == list(range(first, first + len(group)))
 
 
 # -- in-process relay, both stores --------------------------------------------------
