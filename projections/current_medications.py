@@ -11,7 +11,7 @@ from projections.projection import Projection
 from projections.store import Sql, ViewStore
 
 TABLE = """
-CREATE TABLE IF NOT EXISTS current_medications (
+CREATE TABLE IF NOT EXISTS {current_medications} (
     prescription_id TEXT PRIMARY KEY,
     care_plan_id TEXT NOT NULL,
     drug TEXT NOT NULL,
@@ -32,13 +32,14 @@ CREATE TABLE IF NOT EXISTS current_medications (
 )"""
 # The one query is "active ones of a plan": the plan id leads, status narrows.
 INDEX = """
-CREATE INDEX IF NOT EXISTS current_medications_by_plan
-    ON current_medications (care_plan_id, status)"""
+CREATE INDEX IF NOT EXISTS {current_medications}_by_plan
+    ON {current_medications} (care_plan_id, status)"""
 
 
 class CurrentMedications(Projection):
     name = "current_medications"
-    tables = (TABLE, INDEX)
+    tables = ("current_medications",)
+    schema = (TABLE, INDEX)
 
     @singledispatchmethod
     def process(self, event: Any, sql: Sql, position: int) -> None:
@@ -48,7 +49,7 @@ class CurrentMedications(Projection):
     def _prescribed(self, event: CarePlan.MedicationPrescribed, sql: Sql, position: int) -> None:
         sql.execute(
             """
-            INSERT INTO current_medications VALUES (
+            INSERT INTO {current_medications} VALUES (
                 %(rx)s, %(plan)s, %(drug)s, %(amount)s, %(unit)s, %(frequency)s, %(route)s,
                 %(indication)s, 'active', %(at)s, %(actor)s, %(role)s, %(name)s, %(at)s,
                 %(actor)s, NULL, %(version)s)
@@ -74,7 +75,7 @@ class CurrentMedications(Projection):
     def _dose_changed(self, event: CarePlan.DoseChanged, sql: Sql, position: int) -> None:
         sql.execute(
             """
-            UPDATE current_medications
+            UPDATE {current_medications}
                SET dose_amount = %(amount)s, dose_unit = %(unit)s, last_changed_at = %(at)s,
                    last_changed_by = %(actor)s, version = %(version)s
              WHERE prescription_id = %(rx)s""",
@@ -94,7 +95,7 @@ class CurrentMedications(Projection):
     ) -> None:
         sql.execute(
             """
-            UPDATE current_medications
+            UPDATE {current_medications}
                SET status = 'discontinued', ended_at = %(at)s, last_changed_at = %(at)s,
                    last_changed_by = %(actor)s, version = %(version)s
              WHERE prescription_id = %(rx)s""",
@@ -119,7 +120,7 @@ class CurrentMedications(Projection):
         if event.entry_type == "MedicationPrescribed":
             sql.execute(
                 """
-                UPDATE current_medications
+                UPDATE {current_medications}
                    SET status = 'entered_in_error', ended_at = NULL, version = %(version)s
                  WHERE prescription_id = %(rx)s""",
                 params,
@@ -128,7 +129,7 @@ class CurrentMedications(Projection):
             dose = event.restores["dose"]
             sql.execute(
                 """
-                UPDATE current_medications
+                UPDATE {current_medications}
                    SET dose_amount = %(amount)s, dose_unit = %(unit)s, last_changed_at = %(at)s,
                        last_changed_by = %(actor)s, version = %(version)s
                  WHERE prescription_id = %(rx)s""",
@@ -138,7 +139,7 @@ class CurrentMedications(Projection):
             # Tapering is still taking it: this view lists it as active.
             sql.execute(
                 """
-                UPDATE current_medications
+                UPDATE {current_medications}
                    SET status = 'active', ended_at = NULL, last_changed_at = %(at)s,
                        last_changed_by = %(actor)s, version = %(version)s
                  WHERE prescription_id = %(rx)s""",
