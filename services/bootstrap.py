@@ -19,13 +19,14 @@ from projections.audit_trail import AuditTrail
 from projections.current_medications import CurrentMedications
 from projections.runner import ProjectionFollower
 from projections.store import ViewStore
+from projections.versions import PlanVersions
 from services.application import CarePlans, CommandResult
 from services.settings import Settings
 from services.store import persistence_env
 
 log = structlog.get_logger(__name__)
 
-PROJECTIONS = (CurrentMedications, AuditTrail)
+PROJECTIONS = (CurrentMedications, AuditTrail, PlanVersions)
 TRACKING_TABLE = "careplan_tracking"
 
 
