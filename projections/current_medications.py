@@ -264,29 +264,29 @@ def _hold(sql: Sql, plan: str, subject_id: str, codes: list[str]) -> None:
         )
 
 
+# The list of one plan: current_medications_by_plan (plan, status) finds the rows;
+# each count is a lookup on the warnings' primary key (subject first).
+MEDICATIONS_QUERY = f"""
+SELECT {", ".join(f"m.{field}" for field in FIELDS)},
+       (SELECT COUNT(*) FROM current_medication_warnings w
+         WHERE w.subject_id = m.prescription_id) AS pending_acknowledgements
+  FROM current_medications m
+ WHERE m.care_plan_id = %(plan)s AND m.status IN ('active', 'tapering')
+ ORDER BY m.started_at, m.prescription_id"""  # noqa: S608 (fixed field names)
+PENDING_FOLLOW_UPS_QUERY = """
+SELECT follow_up_id, prescription_id, due_on, modality
+  FROM current_medication_follow_ups
+ WHERE care_plan_id = %(plan)s AND status = 'scheduled'
+ ORDER BY due_on, follow_up_id"""
+
+
 def active_medications(store: ViewStore, care_plan_id: str) -> list[dict[str, Any]]:
     """The plan's medications taken now (active or tapering), oldest first, each with
     its next follow-up and its count of warnings waiting for acknowledgement.
     """
     with store.reading() as sql:
-        rows = sql.execute(
-            f"""
-            SELECT {", ".join(f"m.{field}" for field in FIELDS)},
-                   (SELECT COUNT(*) FROM current_medication_warnings w
-                     WHERE w.subject_id = m.prescription_id) AS pending_acknowledgements
-              FROM current_medications m
-             WHERE m.care_plan_id = %(plan)s AND m.status IN ('active', 'tapering')
-             ORDER BY m.started_at, m.prescription_id""",  # noqa: S608 (fixed field names)
-            {"plan": care_plan_id},
-        ).fetchall()
-        pending = sql.execute(
-            """
-            SELECT follow_up_id, prescription_id, due_on, modality
-              FROM current_medication_follow_ups
-             WHERE care_plan_id = %(plan)s AND status = 'scheduled'
-             ORDER BY due_on, follow_up_id""",
-            {"plan": care_plan_id},
-        ).fetchall()
+        rows = sql.execute(MEDICATIONS_QUERY, {"plan": care_plan_id}).fetchall()
+        pending = sql.execute(PENDING_FOLLOW_UPS_QUERY, {"plan": care_plan_id}).fetchall()
     for row in rows:
         row["next_follow_up"] = next_follow_up(pending, row["prescription_id"])
     return rows

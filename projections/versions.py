@@ -48,15 +48,15 @@ class PlanVersions(Projection):
         )
 
 
+QUERY = """
+SELECT version FROM plan_versions
+ WHERE care_plan_id = %(plan)s AND recorded_at <= %(at)s
+ ORDER BY recorded_at DESC, version DESC
+ LIMIT 1"""
+
+
 def version_at(store: ViewStore, care_plan_id: str, moment: datetime) -> int | None:
     """The plan's last version recorded at or before ``moment`` (None: not yet opened)."""
     with store.reading() as sql:
-        row = sql.execute(
-            """
-            SELECT version FROM plan_versions
-             WHERE care_plan_id = %(plan)s AND recorded_at <= %(at)s
-             ORDER BY recorded_at DESC, version DESC
-             LIMIT 1""",
-            {"plan": care_plan_id, "at": utc_iso(moment)},
-        ).fetchone()
+        row = sql.execute(QUERY, {"plan": care_plan_id, "at": utc_iso(moment)}).fetchone()
     return None if row is None else int(row["version"])

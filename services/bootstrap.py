@@ -17,16 +17,20 @@ from domain.formulary import load_formulary
 from domain.regulations import load_regulations
 from projections.audit_trail import AuditTrail
 from projections.current_medications import CurrentMedications
+from projections.outcomes import Outcomes
 from projections.runner import ProjectionFollower
 from projections.store import ViewStore
+from projections.timeline import MedicationTimeline
 from projections.versions import PlanVersions
+from projections.worklist import Worklist
 from services.application import CarePlans, CommandResult
 from services.settings import Settings
 from services.store import persistence_env
 
 log = structlog.get_logger(__name__)
 
-PROJECTIONS = (CurrentMedications, AuditTrail, PlanVersions)
+# Every view follows the log and is brought up to date before a command returns.
+PROJECTIONS = (CurrentMedications, AuditTrail, PlanVersions, MedicationTimeline, Worklist, Outcomes)
 TRACKING_TABLE = "careplan_tracking"
 
 
