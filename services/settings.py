@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     projections: Literal["inprocess", "external"] = "inprocess"
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)
+    ready_max_lag_events: int = Field(
+        default=1000, ge=0, description="GET /ready answers 503 when a view is further behind."
+    )
+    ready_max_lag_seconds: float = Field(
+        default=60.0, ge=0, description="… or when its oldest unprocessed event is older."
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices(

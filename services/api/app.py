@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.api.errors import install_error_handlers
 from services.api.middleware import RequestContext
-from services.api.routes import commands, monitoring, queries, record_keeping
+from services.api.routes import commands, monitoring, queries, readiness, record_keeping, views
 from services.bootstrap import Careplan
 
 
@@ -33,5 +33,7 @@ def create_app(careplan: Careplan) -> FastAPI:
     app.include_router(monitoring.router)
     app.include_router(record_keeping.router)
     app.include_router(queries.router)
+    app.include_router(views.router)
+    app.include_router(readiness.router)
     app.add_middleware(RequestContext)
     return app
