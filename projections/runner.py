@@ -59,6 +59,11 @@ class ProjectionFollower:
                     return applied
                 applied += count
 
+    def step(self) -> tuple[int, int]:
+        """Process one batch: (notifications read, events applied); (0, 0) when caught up."""
+        with self._lock:
+            return self._process_next_batch()
+
     def _process_next_batch(self) -> tuple[int, int]:
         """One batch in one transaction: (notifications read, events applied)."""
         start = self.position()
