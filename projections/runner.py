@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
 
 from projections.projection import Projection
-from projections.store import ViewStore
+from projections.store import Sql, ViewStore
 
 log = structlog.get_logger(__name__)
 
@@ -46,8 +48,35 @@ class ProjectionFollower:
         """The name its position is tracked under (a rebuild's differs from the live one)."""
         return self.projection.tracking_name
 
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while it applies a batch (its own thread and read-your-writes share it)."""
+        return self._lock
+
     def position(self) -> int:
         return self.store.position(self.name)
+
+    def apply_in(self, sql: Sql, start: int, events: Sequence[tuple[int, Any]]) -> bool:
+        """Apply ``events`` ((notification id, event), in order, read after ``start``)
+        inside the caller's transaction, in a savepoint of its own: on error only this
+        view's part is undone (and the error raised). False, with nothing done, when
+        the position is no longer ``start`` (another process moved it).
+        """
+        sql.execute("SAVEPOINT follower")
+        try:
+            if self.store.claim(sql, self.name) != start:
+                sql.execute("RELEASE SAVEPOINT follower")
+                return False
+            views = sql.renamed(self.projection.table_names())
+            for position, event in events:
+                self.projection.process(event, views, position)
+            self.store.record_position(sql, self.name, events[-1][0])
+        except BaseException:
+            sql.execute("ROLLBACK TO SAVEPOINT follower")
+            sql.execute("RELEASE SAVEPOINT follower")
+            raise
+        sql.execute("RELEASE SAVEPOINT follower")
+        return True
 
     def catch_up(self) -> int:
         """Process everything recorded so far; return how many events were applied."""

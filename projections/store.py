@@ -102,6 +102,19 @@ class ViewStore:
         """The last notification id the named follower has fully processed (0: none)."""
         return self.tracking.max_tracking_id(name) or 0
 
+    def positions(self, names: list[str]) -> dict[str, int]:
+        """Several followers' positions in one query (0: none yet)."""
+        with self.reading() as sql:
+            rows = sql.execute(
+                f"SELECT application_name, notification_id FROM {self.tracking_table} "  # noqa: S608
+                "WHERE application_name IN ("
+                + ", ".join(f"%(n{i})s" for i in range(len(names)))
+                + ")",
+                {f"n{i}": name for i, name in enumerate(names)},
+            ).fetchall()
+        found = {row["application_name"]: int(row["notification_id"]) for row in rows}
+        return {name: found.get(name, 0) for name in names}
+
     def record_position(self, sql: Sql, name: str, notification_id: int) -> None:
         """Move a follower's position inside the caller's transaction.
 
@@ -119,6 +132,13 @@ class ViewStore:
         SQLite the write it takes holds the database's one write lock. The
         caller compares the answer with the position it read its batch from.
         """
+        lock = "" if self.is_sqlite else " FOR UPDATE"
+        select = (
+            f"SELECT notification_id FROM {self.tracking_table} "  # noqa: S608 (our table)
+            f"WHERE application_name = %(name)s{lock}"
+        )
+        if not self.is_sqlite and (row := sql.execute(select, {"name": name}).fetchone()):
+            return int(row["notification_id"])
         # A no-op write when the row exists: it creates the row to lock, and on
         # SQLite it takes the write lock before anything is read.
         sql.execute(
@@ -126,12 +146,7 @@ class ViewStore:
             "ON CONFLICT (application_name) DO NOTHING",
             {"name": name},
         )
-        lock = "" if self.is_sqlite else " FOR UPDATE"
-        row = sql.execute(
-            f"SELECT notification_id FROM {self.tracking_table} "  # noqa: S608 (our table)
-            f"WHERE application_name = %(name)s{lock}",
-            {"name": name},
-        ).fetchone()
+        row = sql.execute(select, {"name": name}).fetchone()
         assert row is not None
         return int(row["notification_id"])
 
