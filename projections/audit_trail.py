@@ -16,7 +16,7 @@ from projections.projection import Projection
 from projections.store import Sql, ViewStore
 
 TABLE = """
-CREATE TABLE IF NOT EXISTS audit_trail (
+CREATE TABLE IF NOT EXISTS {audit_trail} (
     position BIGINT PRIMARY KEY,
     care_plan_id TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -32,8 +32,8 @@ CREATE TABLE IF NOT EXISTS audit_trail (
 # Cursor pagination walks position order within a filter, so each filter
 # column leads an index that ends in position.
 INDEXES = (
-    "CREATE INDEX IF NOT EXISTS audit_trail_by_plan ON audit_trail (care_plan_id, position)",
-    "CREATE INDEX IF NOT EXISTS audit_trail_by_actor ON audit_trail (actor_id, position)",
+    "CREATE INDEX IF NOT EXISTS {audit_trail}_by_plan ON {audit_trail} (care_plan_id, position)",
+    "CREATE INDEX IF NOT EXISTS {audit_trail}_by_actor ON {audit_trail} (actor_id, position)",
 )
 
 
@@ -198,12 +198,13 @@ def _modality(modality: str) -> str:
 
 class AuditTrail(Projection):
     name = "audit_trail"
-    tables = (TABLE, *INDEXES)
+    tables = ("audit_trail",)
+    schema = (TABLE, *INDEXES)
 
     def process(self, event: Any, sql: Sql, position: int) -> None:
         sql.execute(
             """
-            INSERT INTO audit_trail VALUES (
+            INSERT INTO {audit_trail} VALUES (
                 %(position)s, %(plan)s, %(version)s, %(type)s, %(actor)s, %(role)s, %(name)s,
                 %(occurred)s, %(recorded)s, %(summary)s, NULL)
             ON CONFLICT (position) DO NOTHING""",
@@ -223,7 +224,7 @@ class AuditTrail(Projection):
         if isinstance(event, CarePlan.EntryMarkedInError):  # the marked entry keeps its row
             sql.execute(
                 """
-                UPDATE audit_trail SET in_error = %(reason)s
+                UPDATE {audit_trail} SET in_error = %(reason)s
                  WHERE care_plan_id = %(plan)s AND version = %(version)s""",
                 {
                     "reason": event.reason,

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
 
 from projections.projection import Projection
-from projections.store import ViewStore
+from projections.store import Sql, ViewStore
 
 log = structlog.get_logger(__name__)
 
@@ -39,44 +41,85 @@ class ProjectionFollower:
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        store.create_tables(projection.tables)
+        store.create_tables(projection.schema, projection.table_names())
 
     @property
     def name(self) -> str:
-        return self.projection.name
+        """The name its position is tracked under (a rebuild's differs from the live one)."""
+        return self.projection.tracking_name
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while it applies a batch (its own thread and read-your-writes share it)."""
+        return self._lock
 
     def position(self) -> int:
         return self.store.position(self.name)
+
+    def apply_in(self, sql: Sql, start: int, events: Sequence[tuple[int, Any]]) -> bool:
+        """Apply ``events`` ((notification id, event), in order, read after ``start``)
+        inside the caller's transaction, in a savepoint of its own: on error only this
+        view's part is undone (and the error raised). False, with nothing done, when
+        the position is no longer ``start`` (another process moved it).
+        """
+        sql.execute("SAVEPOINT follower")
+        try:
+            if self.store.claim(sql, self.name) != start:
+                sql.execute("RELEASE SAVEPOINT follower")
+                return False
+            views = sql.renamed(self.projection.table_names())
+            for position, event in events:
+                self.projection.process(event, views, position)
+            self.store.record_position(sql, self.name, events[-1][0])
+        except BaseException:
+            sql.execute("ROLLBACK TO SAVEPOINT follower")
+            sql.execute("RELEASE SAVEPOINT follower")
+            raise
+        sql.execute("RELEASE SAVEPOINT follower")
+        return True
 
     def catch_up(self) -> int:
         """Process everything recorded so far; return how many events were applied."""
         applied = 0
         with self._lock:
             while True:
-                count = self._process_next_batch()
-                if count == 0:
+                seen, count = self._process_next_batch()
+                if seen == 0:
                     return applied
                 applied += count
 
-    def _process_next_batch(self) -> int:
+    def step(self) -> tuple[int, int]:
+        """Process one batch: (notifications read, events applied); (0, 0) when caught up."""
+        with self._lock:
+            return self._process_next_batch()
+
+    def _process_next_batch(self) -> tuple[int, int]:
+        """One batch in one transaction: (notifications read, events applied)."""
         start = self.position()
         notifications = self.recorder.select_notifications(
             start=start, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
-            return 0
+            return 0, 0
         try:
             with self.store.transaction() as sql:
+                if self.store.claim(sql, self.name) != start:
+                    # Another follower (or a rebuild's switch) moved it meanwhile: this
+                    # batch is void, and the next one starts from where that left it.
+                    log.info("projection.batch_already_applied", projection=self.name)
+                    return len(notifications), 0
+                views = sql.renamed(self.projection.table_names())
                 for notification in notifications:
                     event = self.mapper.to_domain_event(notification)
-                    self.projection.process(event, sql, notification.id)
+                    self.projection.process(event, views, notification.id)
                 self.store.record_position(sql, self.name, notifications[-1].id)
         except IntegrityError:
             if self.position() <= start:
                 raise  # not a race with another follower: a real conflict in the view
             # Another process applied this batch first; its commit stands, ours is void.
             log.info("projection.batch_already_applied", projection=self.name, start=start)
-        return len(notifications)
+            return len(notifications), 0
+        return len(notifications), len(notifications)
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Wait until another process has applied up to ``position`` (external mode)."""

@@ -3,12 +3,17 @@
 Views share the event store's database so that a view row and its tracking
 position commit together. One SQL text serves SQLite and PostgreSQL: queries are
 written with ``%(name)s`` parameters and translated for SQLite.
+
+A projection names its own tables in braces (``{current_medications}``) and is
+handed an ``Sql`` that knows which real table each stands for: the live one, or
+the shadow one a rebuild fills (``current_medications_next``). Read queries use
+the live names directly.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,16 +22,31 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 _PARAM = re.compile(r"%\((\w+)\)s")
+_TABLE = re.compile(r"\{(\w+)\}")
 
 
 class Sql:
     """A cursor inside one transaction, speaking one parameter style everywhere."""
 
-    def __init__(self, cursor: Any, *, sqlite: bool) -> None:
+    def __init__(
+        self, cursor: Any, *, sqlite: bool, tables: Mapping[str, str] | None = None
+    ) -> None:
         self._cursor = cursor
         self._sqlite = sqlite
+        self._tables = tables
+
+    def renamed(self, tables: Mapping[str, str]) -> Sql:
+        """The same transaction, with ``{name}`` in statements standing for ``tables[name]``."""
+        return Sql(self._cursor, sqlite=self._sqlite, tables=tables)
+
+    def table(self, name: str) -> str:
+        """The real table ``{name}`` stands for in this transaction."""
+        return name if self._tables is None else self._tables[name]
 
     def execute(self, statement: str, params: dict[str, Any] | None = None) -> Sql:
+        if self._tables is not None:
+            tables = self._tables
+            statement = _TABLE.sub(lambda m: tables[m.group(1)], statement)
         if self._sqlite:
             statement = _PARAM.sub(r":\1", statement)
         if params:
@@ -53,11 +73,19 @@ class ViewStore:
         self.tracking = tracking
         self.is_sqlite = isinstance(tracking, SQLiteTrackingRecorder)
         self.datastore = tracking.datastore
+        if isinstance(tracking, PostgresTrackingRecorder):
+            schema = tracking.datastore.schema
+            self.tracking_table = f'"{schema}"."{tracking.tracking_table_name}"'
+        else:
+            self.tracking_table = "tracking"
 
-    def create_tables(self, statements: Sequence[str]) -> None:
+    def create_tables(
+        self, statements: Sequence[str], tables: Mapping[str, str] | None = None
+    ) -> None:
         with self.transaction() as sql:
+            target = sql if tables is None else sql.renamed(tables)
             for statement in statements:
-                sql.execute(statement)
+                target.execute(statement)
 
     @contextmanager
     def transaction(self) -> Iterator[Sql]:
@@ -74,6 +102,19 @@ class ViewStore:
         """The last notification id the named follower has fully processed (0: none)."""
         return self.tracking.max_tracking_id(name) or 0
 
+    def positions(self, names: list[str]) -> dict[str, int]:
+        """Several followers' positions in one query (0: none yet)."""
+        with self.reading() as sql:
+            rows = sql.execute(
+                f"SELECT application_name, notification_id FROM {self.tracking_table} "  # noqa: S608
+                "WHERE application_name IN ("
+                + ", ".join(f"%(n{i})s" for i in range(len(names)))
+                + ")",
+                {f"n{i}": name for i, name in enumerate(names)},
+            ).fetchall()
+        found = {row["application_name"]: int(row["notification_id"]) for row in rows}
+        return {name: found.get(name, 0) for name in names}
+
     def record_position(self, sql: Sql, name: str, notification_id: int) -> None:
         """Move a follower's position inside the caller's transaction.
 
@@ -81,3 +122,94 @@ class ViewStore:
         "rows and position in one transaction" into exactly-once processing.
         """
         self.tracking._insert_tracking(sql._cursor, Tracking(name, notification_id))
+
+    def claim(self, sql: Sql, name: str) -> int:
+        """Hold the named position for this transaction and return it.
+
+        Called first in every batch: on PostgreSQL the row lock makes another
+        follower of the same name (or a rebuild switching tables) wait here,
+        before it has touched any view table, so the two never deadlock; on
+        SQLite the write it takes holds the database's one write lock. The
+        caller compares the answer with the position it read its batch from.
+        """
+        lock = "" if self.is_sqlite else " FOR UPDATE"
+        select = (
+            f"SELECT notification_id FROM {self.tracking_table} "  # noqa: S608 (our table)
+            f"WHERE application_name = %(name)s{lock}"
+        )
+        if not self.is_sqlite and (row := sql.execute(select, {"name": name}).fetchone()):
+            return int(row["notification_id"])
+        # A no-op write when the row exists: it creates the row to lock, and on
+        # SQLite it takes the write lock before anything is read.
+        sql.execute(
+            f"INSERT INTO {self.tracking_table} VALUES (%(name)s, 0) "  # noqa: S608 (our table)
+            "ON CONFLICT (application_name) DO NOTHING",
+            {"name": name},
+        )
+        row = sql.execute(select, {"name": name}).fetchone()
+        assert row is not None
+        return int(row["notification_id"])
+
+    def set_position(self, sql: Sql, name: str, notification_id: int) -> None:
+        """Put a position where a rebuild's switch says it is (it may jump forward)."""
+        self.claim(sql, name)
+        sql.execute(
+            f"UPDATE {self.tracking_table} SET notification_id = %(id)s "  # noqa: S608
+            "WHERE application_name = %(name)s",
+            {"name": name, "id": notification_id},
+        )
+
+    def forget_position(self, sql: Sql, name: str) -> None:
+        sql.execute(
+            f"DELETE FROM {self.tracking_table} WHERE application_name = %(name)s",  # noqa: S608
+            {"name": name},
+        )
+
+    def table_exists(self, table: str) -> bool:
+        with self.reading() as sql:
+            return self._exists(sql, table)
+
+    def replace_table(self, sql: Sql, live: str, shadow: str) -> None:
+        """Drop ``live`` and give ``shadow`` its name, indexes included (in ``sql``'s
+        transaction). SQLite cannot rename an index: the caller recreates them.
+        """
+        if not self.is_sqlite and self._exists(sql, live):
+            # Waits for readers of the old table to finish, and holds off new ones
+            # until the switch commits (they then read the new table).
+            sql.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
+        sql.execute(f"DROP TABLE IF EXISTS {live}")
+        sql.execute(f"ALTER TABLE {shadow} RENAME TO {live}")
+        for index in self._indexes(sql, live):
+            if not index.startswith(shadow):
+                continue
+            renamed = live + index[len(shadow) :]
+            if self.is_sqlite:
+                sql.execute(f"DROP INDEX {index}")
+            else:
+                sql.execute(f"ALTER INDEX {index} RENAME TO {renamed}")
+
+    def drop_table(self, sql: Sql, table: str) -> None:
+        sql.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _exists(self, sql: Sql, table: str) -> bool:
+        if self.is_sqlite:
+            query = "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = %(t)s"
+        else:
+            query = (
+                "SELECT 1 AS found FROM pg_tables "
+                "WHERE tablename = %(t)s AND schemaname = current_schema()"
+            )
+        return sql.execute(query, {"t": table}).fetchone() is not None
+
+    def _indexes(self, sql: Sql, table: str) -> list[str]:
+        if self.is_sqlite:
+            query = (
+                "SELECT name FROM sqlite_master "
+                "WHERE type = 'index' AND tbl_name = %(t)s AND sql IS NOT NULL"
+            )
+        else:
+            query = (
+                "SELECT indexname AS name FROM pg_indexes "
+                "WHERE tablename = %(t)s AND schemaname = current_schema()"
+            )
+        return [row["name"] for row in sql.execute(query, {"t": table}).fetchall()]

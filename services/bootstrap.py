@@ -18,8 +18,13 @@ from domain.formulary import load_formulary
 from domain.regulations import load_regulations
 from projections.audit_trail import AuditTrail
 from projections.current_medications import CurrentMedications
+from projections.outcomes import Outcomes
 from projections.runner import ProjectionFollower
 from projections.store import ViewStore
+from projections.timeline import MedicationTimeline
+from projections.together import catch_up_together
+from projections.versions import PlanVersions
+from projections.worklist import Worklist
 from services.application import CarePlans, CommandResult
 from services.idempotency import IdempotencyKeys
 from services.settings import Settings
@@ -27,7 +32,8 @@ from services.store import persistence_env
 
 log = structlog.get_logger(__name__)
 
-PROJECTIONS = (CurrentMedications, AuditTrail)
+# Every view follows the log and is brought up to date before a command returns.
+PROJECTIONS = (CurrentMedications, AuditTrail, PlanVersions, MedicationTimeline, Worklist, Outcomes)
 TRACKING_TABLE = "careplan_tracking"
 
 
@@ -51,19 +57,31 @@ class Careplan:
         """Read-your-writes: return only once every view reflects the command."""
         if result.position is None:
             return
-        for follower in self.followers.values():
-            if self.runs_projections:
-                try:
-                    follower.catch_up()
-                except Exception:
-                    # The command is stored and stays stored: answering 500 would invite
-                    # a retry that repeats it. The view is behind, loudly, until fixed.
-                    log.exception("projection.failed", projection=follower.name)
-                    continue
-            elif not follower.wait_for(
-                result.position, self.settings.read_your_writes_timeout_seconds
-            ):
-                log.warning("projection.behind", projection=follower.name, position=result.position)
+        if not self.runs_projections:
+            for follower in self.followers.values():
+                if not follower.wait_for(
+                    result.position, self.settings.read_your_writes_timeout_seconds
+                ):
+                    log.warning(
+                        "projection.behind", projection=follower.name, position=result.position
+                    )
+            return
+        # The command is stored and stays stored whatever a view does: answering 500
+        # would invite a retry that repeats it. A view that fails is behind, loudly,
+        # until fixed.
+        try:
+            left = catch_up_together(list(self.followers.values()), result.position)
+        except Exception:
+            log.exception("projection.catch_up_failed")
+            left = dict.fromkeys(self.followers)
+        for name, error in left.items():
+            if error is not None:
+                log.error("projection.failed", projection=name, exc_info=error)
+                continue
+            try:
+                self.followers[name].catch_up()
+            except Exception:
+                log.exception("projection.failed", projection=name)
 
     def start_followers(self) -> None:
         """Follow the log in background threads (catches writes from other processes)."""

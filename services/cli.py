@@ -19,11 +19,12 @@ from projections.audit_trail import audit_entries
 from projections.current_medications import active_medications
 from services.api.app import create_app
 from services.audit_cli import audit
-from services.bootstrap import Careplan, bootstrap
+from services.bootstrap import PROJECTIONS, Careplan, bootstrap
 from services.consumer_cli import consume
 from services.demo import play_course
 from services.logging import configure_logging
 from services.publisher import Relay, ensure_topic, make_producer
+from services.rebuilding import rebuild_views
 from services.relay_status import status
 from services.republish import republish
 from services.schema_cli import schemas
@@ -62,11 +63,18 @@ def serve() -> None:
     )
 
 
-@cli.command()
+project_cli = typer.Typer(help="Run or rebuild the projections (the views).")
+cli.add_typer(project_cli, name="project")
+
+
+@project_cli.callback(invoke_without_command=True)
 def project(
+    context: typer.Context,
     until_idle: Annotated[bool, typer.Option(help="Catch up once and exit.")] = False,
 ) -> None:
     """Run the projection followers as their own process (CAREPLAN_PROJECTIONS=external)."""
+    if context.invoked_subcommand is not None:
+        return
     careplan = start()
     try:
         if until_idle:
@@ -80,6 +88,38 @@ def project(
         run_until_signalled(lambda stop: stop.wait())
     finally:
         careplan.close()
+
+
+@project_cli.command("rebuild")
+def rebuild(
+    name: Annotated[
+        str | None, typer.Argument(help="The view to rebuild (default: every one).")
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option(help="Discard a rebuild left unfinished and start from zero.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+) -> None:
+    """Rebuild views into fresh tables while the old ones serve, then switch.
+
+    Ctrl-C stops after the batch in hand; running the command again resumes.
+    """
+    known = {projection.name: projection for projection in PROJECTIONS}
+    if name is not None and name not in known:
+        errors.print(f"[red]No view {name!r}; the views are: {', '.join(known)}.[/red]")
+        raise typer.Exit(2)
+    chosen = [known[name]] if name else list(known.values())
+    careplan = start()
+    try:
+        finished = run_until_signalled(
+            lambda stop: rebuild_views(
+                careplan, chosen, stop, console, batch_size=batch_size, restart=restart
+            )
+        )
+    finally:
+        careplan.close()
+    if not finished:
+        raise typer.Exit(130)
 
 
 # `careplan relay` publishes (as it always has); `careplan relay status` reports its lag.

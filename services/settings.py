@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: float = Field(
         default=24.0, ge=24.0, description="How long an Idempotency-Key's answer is kept."
     )
+    ready_max_lag_events: int = Field(
+        default=1000, ge=0, description="GET /ready answers 503 when a view is further behind."
+    )
+    ready_max_lag_seconds: float = Field(
+        default=60.0, ge=0, description="… or when its oldest unprocessed event is older."
+    )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
         validation_alias=AliasChoices(

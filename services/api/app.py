@@ -21,8 +21,10 @@ from services.api.routes import (
     monitoring,
     operations,
     queries,
+    readiness,
     record_keeping,
     replay,
+    views,
 )
 from services.api.security_headers import SecurityHeaders
 from services.bootstrap import Careplan
@@ -44,6 +46,8 @@ ROUTERS = (
     monitoring.router,
     record_keeping.router,
     queries.router,
+    views.router,
+    readiness.router,
     access.router,
     replay.router,
     operations.router,

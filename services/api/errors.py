@@ -49,6 +49,7 @@ TITLES = {
     413: "Request too large",
     422: "Unprocessable request",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 

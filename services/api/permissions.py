@@ -25,6 +25,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "entry.mark_in_error": frozenset({"prescriber", "clinician"}),
     "care_plan.close": frozenset({"prescriber"}),
     "medications.read": CLINICAL_READERS | {"service"},
+    # The other views: dose timeline, the clinic's worklist, scale outcomes.
+    "timeline.read": CLINICAL_READERS | {"service"},
+    "worklist.read": CLINICAL_READERS | {"service"},
+    "outcomes.read": CLINICAL_READERS | {"service"},
     "history.read": CLINICAL_READERS,
     "audit.read": CLINICAL_READERS,
     # Who read which record: for auditors (compliance), not for the care team.

@@ -419,13 +419,34 @@ class CarePlanOut(BaseModel):
     pending_acknowledgements: list[PendingAcknowledgement]
 
 
+class NextFollowUp(BaseModel):
+    follow_up_id: str
+    due_on: date
+    modality: str
+
+
 class MedicationOut(PrescriptionOut):
+    """A medication taken now: ``status`` is ``active`` or ``tapering``."""
+
     last_changed_at: datetime
+    last_changed_by: str
+    next_follow_up: NextFollowUp | None = Field(
+        description="The soonest pending follow-up for this drug or for the whole plan."
+    )
+    pending_acknowledgements: int = Field(
+        description="Safety warnings on this prescription still waiting for acknowledgement."
+    )
 
 
 class Medications(BaseModel):
     care_plan_id: str
     medications: list[MedicationOut]
+    as_of: datetime | None = Field(
+        default=None, description="Asked with as_of: the recording time answered for."
+    )
+    version: int | None = Field(
+        default=None, description="Asked with as_of: the plan's version at that time."
+    )
 
 
 class ActorOut(BaseModel):
@@ -449,6 +470,9 @@ class HistoryEntry(BaseModel):
 class History(BaseModel):
     care_plan_id: str
     events: list[HistoryEntry]
+    as_of: datetime | None = Field(
+        default=None, description="Asked with as_of: the recording time answered for."
+    )
 
 
 class AuditEntry(BaseModel):

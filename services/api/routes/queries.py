@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from itertools import takewhile
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 
 from domain.care_plan import CarePlan
 from domain.care_plan import care_plan_id as parse_plan_id
 from domain.values import Actor
 from projections.audit_trail import audit_entries, decode_cursor, encode_cursor
-from projections.current_medications import active_medications
+from projections.current_medications import active_medications, medications_of
+from projections.versions import version_at
 from services.api import schemas
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed
 from services.api.errors import ApiError
 from services.api.problems import PROBLEMS
+from services.bootstrap import Careplan
 from services.event_json import history_entry
 
 router = APIRouter(tags=["queries"], route_class=CommandRoute, responses=PROBLEMS)
@@ -25,6 +30,13 @@ PlanReader = Annotated[Actor, Depends(allowed("care_plan.read"))]
 MedicationReader = Annotated[Actor, Depends(allowed("medications.read"))]
 HistoryReader = Annotated[Actor, Depends(allowed("history.read"))]
 AuditReader = Annotated[Actor, Depends(allowed("audit.read"))]
+AsOf = Annotated[
+    AwareDatetime | None,
+    Query(
+        description="Recording time (ISO, with a zone): the answer as the record stood then, "
+        "as it was known; clinical time (occurred_at) of late entries does not move it."
+    ),
+]
 
 
 def dose_out(amount: Any, unit: str) -> schemas.DoseOut:
@@ -86,40 +98,72 @@ def read_care_plan(
 
 @router.get("/v1/care-plans/{care_plan_id}/medications", response_model=schemas.Medications)
 def read_medications(
-    care_plan_id: str, careplan: CareplanDep, actor: MedicationReader
+    care_plan_id: str, careplan: CareplanDep, actor: MedicationReader, as_of: AsOf = None
 ) -> schemas.Medications:
-    """The active medications of a plan (current-medications view)."""
+    """The medications a plan's patient takes now (current-medications view), or, with
+    ``as_of``, took as the record stood then (the plan replayed to that version)."""
     plan_id = str(parse_plan_id(care_plan_id))
+    if as_of is not None:
+        version = version_as_of(careplan, plan_id, as_of)
+        rows = medications_of(careplan.app.care_plan(plan_id, version=version))
+        return schemas.Medications(
+            care_plan_id=plan_id, medications=medications_out(rows), as_of=as_of, version=version
+        )
     rows = active_medications(careplan.views, plan_id)
     if not rows:
         careplan.app.care_plan(plan_id)  # an unknown plan is a 404, not an empty list
-    return schemas.Medications(
-        care_plan_id=plan_id,
-        medications=[
-            schemas.MedicationOut(
-                prescription_id=row["prescription_id"],
-                drug=row["drug"],
-                dose=dose_out(row["dose_amount"], row["dose_unit"]),
-                frequency=row["frequency"],
-                route=row["route"],
-                indication=row["indication"],
-                status=row["status"],
-                started_at=row["started_at"],
-                last_changed_at=row["last_changed_at"],
-                prescriber=row["prescriber_id"],
-            )
-            for row in rows
-        ],
-    )
+    return schemas.Medications(care_plan_id=plan_id, medications=medications_out(rows))
+
+
+def medications_out(rows: list[dict[str, Any]]) -> list[schemas.MedicationOut]:
+    return [
+        schemas.MedicationOut(
+            prescription_id=row["prescription_id"],
+            drug=row["drug"],
+            dose=dose_out(row["dose_amount"], row["dose_unit"]),
+            frequency=row["frequency"],
+            route=row["route"],
+            indication=row["indication"],
+            status=row["status"],
+            started_at=row["started_at"],
+            last_changed_at=row["last_changed_at"],
+            last_changed_by=row["last_changed_by"],
+            prescriber=row["prescriber_id"],
+            next_follow_up=row["next_follow_up"],
+            pending_acknowledgements=row["pending_acknowledgements"],
+        )
+        for row in rows
+    ]
+
+
+def version_as_of(careplan: Careplan, plan_id: str, as_of: datetime) -> int:
+    """The plan's version recorded by ``as_of`` (time → version index); 404 before it."""
+    version = version_at(careplan.views, plan_id, as_of)
+    if version is None:
+        careplan.app.care_plan(plan_id)  # no such plan at all: the usual 404
+        raise ApiError(
+            404,
+            "care_plan.not_found",
+            f"Care plan {plan_id} had not been recorded by {as_of.isoformat()}.",
+        )
+    return version
 
 
 @router.get("/v1/care-plans/{care_plan_id}/history", response_model=schemas.History)
-def read_history(care_plan_id: str, careplan: CareplanDep, actor: HistoryReader) -> schemas.History:
-    """Every event of the plan in order, read from the event store itself."""
-    events = [history_entry(event) for event in careplan.app.history(care_plan_id)]
+def read_history(
+    care_plan_id: str, careplan: CareplanDep, actor: HistoryReader, as_of: AsOf = None
+) -> schemas.History:
+    """Every event of the plan in order, read from the event store itself; with
+    ``as_of``, the events recorded by then."""
+    plan_id = str(parse_plan_id(care_plan_id))
+    events = careplan.app.history(plan_id)
+    if as_of is not None:
+        last = version_as_of(careplan, plan_id, as_of)
+        events = takewhile(lambda event: event.originator_version <= last, events)
     return schemas.History(
-        care_plan_id=str(parse_plan_id(care_plan_id)),
-        events=[schemas.HistoryEntry(**entry) for entry in events],
+        care_plan_id=plan_id,
+        events=[schemas.HistoryEntry(**history_entry(event)) for event in events],
+        as_of=as_of,
     )
 
 

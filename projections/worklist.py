@@ -1,0 +1,335 @@
+"""Follow-up worklist: what a clinic has to chase, by date and by prescriber.
+
+Two kinds of item. Follow-ups: pending ones (due, or overdue when past their
+date), and missed ones until the plan has a follow-up booked after the miss
+(the patient did not come: someone must call). Monitoring: the checks a drug
+requires (``MonitoringScheduled``) that no result has answered yet; a lab
+result (or an AIMS score) answers every check of its kind due up to a few days
+after it was taken, exactly as the aggregate judges it (``domain.monitoring_plan``).
+
+Unlike the aggregate's ``due_items``, stopping a drug takes its open checks
+off the list (a stop in error puts them back), and a prescription or a
+monitoring entry in error leaves nothing behind. A closed plan has nothing to
+chase. An item belongs to the actor who scheduled it: the prescriber who
+started or changed the drug, or whoever booked the follow-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import singledispatchmethod
+from typing import Any
+
+from domain.care_plan import CarePlan
+from domain.labs import LAB_TESTS
+from domain.monitoring import MEASUREMENT_CHECKS
+from domain.monitoring_plan import EARLY_TOLERANCE
+from projections import follow_up_rows
+from projections.projection import Projection
+from projections.store import Sql, ViewStore
+
+PLANS = """
+CREATE TABLE IF NOT EXISTS {worklist_plans} (
+    care_plan_id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    status TEXT NOT NULL
+)"""
+FOLLOW_UPS = f"CREATE TABLE IF NOT EXISTS {{worklist_follow_ups}} ({follow_up_rows.COLUMNS})"
+MONITORING = """
+CREATE TABLE IF NOT EXISTS {worklist_monitoring} (
+    care_plan_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    item INTEGER NOT NULL,
+    prescription_id TEXT NOT NULL,
+    drug TEXT NOT NULL,
+    test TEXT NOT NULL,
+    due_on TEXT NOT NULL,
+    counts_from TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    scheduled_by TEXT NOT NULL,
+    done_version INTEGER,
+    void TEXT,
+    PRIMARY KEY (care_plan_id, version, item)
+)"""
+# Results that answer a check: lab results, AIMS scores (alone or at a visit).
+CHECKS = """
+CREATE TABLE IF NOT EXISTS {worklist_checks} (
+    care_plan_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    item INTEGER NOT NULL,
+    check_name TEXT NOT NULL,
+    taken_on TEXT NOT NULL,
+    PRIMARY KEY (care_plan_id, version, item)
+)"""
+INDEXES = (
+    # The daily list reads follow-ups by status and date, for everyone or for one
+    # prescriber: the status leads (two values), the date is a range after it.
+    "CREATE INDEX IF NOT EXISTS {worklist_follow_ups}_due "
+    "ON {worklist_follow_ups} (status, due_on)",
+    "CREATE INDEX IF NOT EXISTS {worklist_follow_ups}_by_prescriber "
+    "ON {worklist_follow_ups} (scheduled_by, status, due_on)",
+    # "Was anything booked for this plan after the miss?"
+    "CREATE INDEX IF NOT EXISTS {worklist_follow_ups}_by_plan "
+    "ON {worklist_follow_ups} (care_plan_id, scheduled_version)",
+    # Open checks only (partial indexes): answered ones pile up over the years and
+    # are never read by the list, so they are not in these indexes at all.
+    "CREATE INDEX IF NOT EXISTS {worklist_monitoring}_open "
+    "ON {worklist_monitoring} (due_on) WHERE done_version IS NULL AND void IS NULL",
+    "CREATE INDEX IF NOT EXISTS {worklist_monitoring}_open_by_prescriber "
+    "ON {worklist_monitoring} (scheduled_by, due_on) WHERE done_version IS NULL AND void IS NULL",
+    "CREATE INDEX IF NOT EXISTS {worklist_monitoring}_by_prescription "
+    "ON {worklist_monitoring} (prescription_id)",
+    # A new result re-judges the plan's checks of its kind.
+    "CREATE INDEX IF NOT EXISTS {worklist_checks}_by_kind "
+    "ON {worklist_checks} (care_plan_id, check_name, taken_on)",
+)
+
+# A check is answered by the first result of its kind taken on or after counts_from.
+_JUDGE = """
+UPDATE {worklist_monitoring}
+   SET done_version = (
+       SELECT MIN(c.version) FROM {worklist_checks} c
+        WHERE c.care_plan_id = {worklist_monitoring}.care_plan_id
+          AND c.check_name = {worklist_monitoring}.test
+          AND c.taken_on >= {worklist_monitoring}.counts_from)
+ WHERE care_plan_id = %(plan)s"""
+
+
+class Worklist(Projection):
+    name = "worklist"
+    tables = ("worklist_plans", "worklist_follow_ups", "worklist_monitoring", "worklist_checks")
+    schema = (PLANS, FOLLOW_UPS, MONITORING, CHECKS, *INDEXES)
+
+    def process(self, event: Any, sql: Sql, position: int) -> None:
+        follow_up_rows.apply(event, sql, sql.table("worklist_follow_ups"))
+        self._apply(event, sql)
+
+    @singledispatchmethod
+    def _apply(self, event: Any, sql: Sql) -> None:
+        """Events that change no check and no plan status."""
+
+    @_apply.register
+    def _opened(self, event: CarePlan.CarePlanOpened, sql: Sql) -> None:
+        sql.execute(
+            "INSERT INTO {worklist_plans} VALUES (%(plan)s, %(patient)s, 'open') "
+            "ON CONFLICT (care_plan_id) DO NOTHING",
+            {"plan": str(event.originator_id), "patient": event.patient_id},
+        )
+
+    @_apply.register
+    def _closed(self, event: CarePlan.CarePlanClosed, sql: Sql) -> None:
+        sql.execute(
+            "UPDATE {worklist_plans} SET status = 'closed' WHERE care_plan_id = %(plan)s",
+            {"plan": str(event.originator_id)},
+        )
+
+    @_apply.register
+    def _scheduled(self, event: CarePlan.MonitoringScheduled, sql: Sql) -> None:
+        for number, item in enumerate(event.items):
+            sql.execute(
+                """
+                INSERT INTO {worklist_monitoring} VALUES (
+                    %(plan)s, %(version)s, %(item)s, %(rx)s, %(drug)s, %(test)s, %(due)s,
+                    %(counts_from)s, %(reason)s, %(actor)s, NULL, NULL)
+                ON CONFLICT (care_plan_id, version, item) DO NOTHING""",
+                {
+                    "plan": str(event.originator_id),
+                    "version": event.originator_version,
+                    "item": number,
+                    "rx": event.prescription_id,
+                    "drug": event.drug,
+                    "test": item.test,
+                    "due": item.due_on.isoformat(),
+                    "counts_from": (item.due_on - EARLY_TOLERANCE).isoformat(),
+                    "reason": item.reason,
+                    "actor": event.actor.id,
+                },
+            )
+        _judge(sql, str(event.originator_id))  # a result may have come first
+
+    @_apply.register
+    def _lab_result(self, event: CarePlan.LabResultRecorded, sql: Sql) -> None:
+        check = LAB_TESTS[event.test].monitors
+        _results(sql, event, [(check, event.collected_at.date())])
+
+    @_apply.register
+    def _measured(self, event: CarePlan.MeasurementRecorded, sql: Sql) -> None:
+        if event.instrument in MEASUREMENT_CHECKS:
+            check = MEASUREMENT_CHECKS[event.instrument]
+            _results(sql, event, [(check, event.occurred_at.date())])
+
+    @_apply.register
+    def _visited(self, event: CarePlan.FollowUpCompleted, sql: Sql) -> None:
+        taken = [
+            (MEASUREMENT_CHECKS[m.instrument], event.occurred_at.date())
+            for m in event.measurements
+            if m.instrument in MEASUREMENT_CHECKS
+        ]
+        if taken:
+            _results(sql, event, taken)
+
+    @_apply.register
+    def _stopped(self, event: CarePlan.MedicationDiscontinued, sql: Sql) -> None:
+        _void(sql, "prescription_id = %(rx)s", {"rx": event.prescription_id}, "stopped")
+
+    @_apply.register
+    def _marked_in_error(self, event: CarePlan.EntryMarkedInError, sql: Sql) -> None:
+        plan = str(event.originator_id)
+        params = {"plan": plan, "rx": event.subject_id, "entry": event.entry_version}
+        kind = event.entry_type
+        if kind in ("LabResultRecorded", "MeasurementRecorded", "FollowUpCompleted"):
+            sql.execute(
+                "DELETE FROM {worklist_checks} "
+                "WHERE care_plan_id = %(plan)s AND version = %(entry)s",
+                params,
+            )
+            _judge(sql, plan)
+        elif kind == "MedicationPrescribed":
+            _void(sql, "prescription_id = %(rx)s", params, "entered_in_error")
+        elif kind == "MonitoringScheduled":
+            _void(
+                sql, "care_plan_id = %(plan)s AND version = %(entry)s", params, "entered_in_error"
+            )
+        elif kind == "MedicationDiscontinued" and "status" in event.restores:
+            sql.execute(
+                "UPDATE {worklist_monitoring} SET void = NULL "
+                "WHERE prescription_id = %(rx)s AND void = 'stopped'",
+                params,
+            )
+
+
+def _results(sql: Sql, event: Any, taken: list[tuple[str, date]]) -> None:
+    plan = str(event.originator_id)
+    for number, (check, on) in enumerate(taken):
+        sql.execute(
+            """
+            INSERT INTO {worklist_checks}
+            VALUES (%(plan)s, %(version)s, %(item)s, %(check)s, %(on)s)
+            ON CONFLICT (care_plan_id, version, item) DO NOTHING""",
+            {
+                "plan": plan,
+                "version": event.originator_version,
+                "item": number,
+                "check": check,
+                "on": on.isoformat(),
+            },
+        )
+    _judge(sql, plan)
+
+
+def _judge(sql: Sql, plan: str) -> None:
+    """Re-judge the plan's checks against its results (a plan has dozens at most)."""
+    sql.execute(_JUDGE, {"plan": plan})
+
+
+def _void(sql: Sql, where: str, params: dict[str, Any], why: str) -> None:
+    sql.execute(
+        "UPDATE {worklist_monitoring} SET void = %(why)s "  # noqa: S608 (fixed clauses)
+        f"WHERE {where} AND void IS NULL",
+        {**params, "why": why},
+    )
+
+
+@dataclass(frozen=True)
+class WorklistQuery:
+    """Items due on or before ``to`` (default: ``on``) and, if given, on or after
+    ``since``; overdue means due before ``on``."""
+
+    on: date
+    prescriber: str | None = None
+    since: date | None = None
+    to: date | None = None
+    limit: int = 500
+
+    @property
+    def until(self) -> date:
+        return self.to or self.on
+
+
+# Both lists are read through an index on (status or open, date), or with a
+# prescriber through the one on (prescriber, status or open, date); the filter on
+# the prescriber is left out of the text when none is given, so the planner sees
+# a plain equality it can use.
+PRESCRIBER = "AND {alias}.scheduled_by = %(prescriber)s"
+FOLLOW_UPS_DUE = """
+SELECT f.follow_up_id, f.care_plan_id, p.patient_id, f.prescription_id, f.due_on, f.modality,
+       f.purpose, f.status, f.scheduled_by
+  FROM worklist_follow_ups f JOIN worklist_plans p ON p.care_plan_id = f.care_plan_id
+ WHERE f.status IN ('scheduled', 'missed') AND f.due_on <= %(until)s AND f.due_on >= %(since)s
+   {prescriber}
+   AND p.status = 'open'
+   AND (f.status = 'scheduled' OR NOT EXISTS (
+        SELECT 1 FROM worklist_follow_ups later
+         WHERE later.care_plan_id = f.care_plan_id
+           AND later.scheduled_version > f.closed_version
+           AND later.status <> 'entered_in_error'))
+ ORDER BY f.due_on, f.care_plan_id, f.follow_up_id
+ LIMIT %(limit)s"""
+CHECKS_DUE = """
+SELECT m.care_plan_id, p.patient_id, m.prescription_id, m.drug, m.test, m.due_on, m.reason,
+       m.scheduled_by
+  FROM worklist_monitoring m JOIN worklist_plans p ON p.care_plan_id = m.care_plan_id
+ WHERE m.done_version IS NULL AND m.void IS NULL
+   AND m.due_on <= %(until)s AND m.due_on >= %(since)s
+   {prescriber}
+   AND p.status = 'open'
+ ORDER BY m.due_on, m.care_plan_id, m.test
+ LIMIT %(limit)s"""
+
+
+def worklist(store: ViewStore, query: WorklistQuery) -> tuple[list[dict[str, Any]], bool]:
+    """The items due, soonest first, and whether ``limit`` cut the list short."""
+    params = {
+        "until": query.until.isoformat(),
+        "since": (query.since or date.min).isoformat(),
+        "prescriber": query.prescriber,
+        "limit": query.limit + 1,
+    }
+    with store.reading() as sql:
+        follow_ups = sql.execute(due_query(FOLLOW_UPS_DUE, "f", query), params).fetchall()
+        checks = sql.execute(due_query(CHECKS_DUE, "m", query), params).fetchall()
+    items = [_follow_up_item(row, query.on) for row in follow_ups]
+    items += [_check_item(row, query.on) for row in checks]
+    items.sort(key=lambda item: (item["due_on"], item["care_plan_id"], item["kind"]))
+    return items[: query.limit], len(items) > query.limit
+
+
+def due_query(template: str, alias: str, query: WorklistQuery) -> str:
+    """The statement for ``query``: with the prescriber clause only when one is asked."""
+    clause = PRESCRIBER.format(alias=alias) if query.prescriber is not None else ""
+    return template.format(prescriber=clause)
+
+
+def _follow_up_item(row: dict[str, Any], on: date) -> dict[str, Any]:
+    due_on = date.fromisoformat(str(row["due_on"]))
+    return {
+        "kind": "follow_up",
+        "care_plan_id": row["care_plan_id"],
+        "patient_id": row["patient_id"],
+        "due_on": due_on,
+        "overdue": due_on < on,
+        "status": row["status"],
+        "prescriber_id": row["scheduled_by"],
+        "prescription_id": row["prescription_id"],
+        "follow_up_id": row["follow_up_id"],
+        "modality": row["modality"],
+        "purpose": row["purpose"],
+    }
+
+
+def _check_item(row: dict[str, Any], on: date) -> dict[str, Any]:
+    due_on = date.fromisoformat(str(row["due_on"]))
+    return {
+        "kind": "monitoring",
+        "care_plan_id": row["care_plan_id"],
+        "patient_id": row["patient_id"],
+        "due_on": due_on,
+        "overdue": due_on < on,
+        "status": "due",
+        "prescriber_id": row["scheduled_by"],
+        "prescription_id": row["prescription_id"],
+        "drug": row["drug"],
+        "test": row["test"],
+        "purpose": row["reason"],
+    }
