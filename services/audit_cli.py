@@ -19,7 +19,7 @@ from rich.table import Table
 
 from domain.errors import DomainError
 from services.bootstrap import Careplan, bootstrap
-from services.chain.verify import verify
+from services.chain.verify import backfill, verify
 from services.export import export
 from services.logging import configure_logging
 from services.replay import document, replay
@@ -108,6 +108,18 @@ def verify_command(
         typer.echo(f"CHANGED since the seal: now {result.seal}; {summary}")
         raise typer.Exit(1)
     typer.echo(f"intact: {summary}" + (" and matching the seal" if against else ""))
+
+
+@audit.command("backfill")
+def backfill_command() -> None:
+    """Chain the plans stored before the hash chain existed (run once after upgrading,
+    then take a seal). A plan that gets a new event is chained then anyway."""
+    careplan = _careplan()
+    try:
+        count = backfill(careplan.app)
+    finally:
+        careplan.close()
+    typer.echo(f"chained {count} plan(s) that had no links")
 
 
 @audit.command("seal")

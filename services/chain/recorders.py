@@ -10,7 +10,7 @@ link with it, so a chain never forks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -26,18 +26,34 @@ SQLITE_PREVIOUS = (
     "SELECT link FROM careplan_event_chain WHERE originator_id = ? AND originator_version = ?"
 )
 SQLITE_INSERT = (
-    "INSERT INTO careplan_event_chain (originator_id, originator_version, link) VALUES (?, ?, ?)"
+    "INSERT OR IGNORE INTO careplan_event_chain (originator_id, originator_version, link) "
+    "VALUES (?, ?, ?)"
 )
 
 
-def _links(stored_events: Sequence[StoredEvent], previous_of: Any) -> list[tuple[str, int, str]]:
-    """(plan, version, link) for each event, chaining events of one batch together."""
+def _links(
+    stored_events: Sequence[StoredEvent],
+    previous_of: Callable[[str, int], str | None],
+    earlier: Callable[[str, int], list[tuple[int, str, bytes]]],
+) -> list[tuple[str, int, str]]:
+    """(plan, version, link) for each event, chaining events of one batch together.
+
+    A plan stored before the chain existed has no link for its previous version:
+    its earlier events are chained first (from their stored rows, in the same
+    transaction), so its chain is whole from version 1 on."""
     heads: dict[str, str] = {}
     rows = []
     for event in stored_events:
         plan = str(event.originator_id)
         if plan not in heads:
-            heads[plan] = previous_of(plan, event.originator_version - 1)
+            before = event.originator_version - 1
+            head = GENESIS if before < 1 else previous_of(plan, before)
+            if head is None:
+                head = GENESIS
+                for version, topic, state in earlier(plan, before):
+                    head = link(head, plan, version, topic, state)
+                    rows.append((plan, version, head))
+            heads[plan] = head
         heads[plan] = link(heads[plan], plan, event.originator_version, event.topic, event.state)
         rows.append((plan, event.originator_version, heads[plan]))
     return rows
@@ -65,9 +81,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         with curs.connection.cursor() as chain:
 
-            def previous_of(plan: str, version: int) -> str:
-                if version < 1:
-                    return GENESIS
+            def previous_of(plan: str, version: int) -> str | None:
                 chain.execute(
                     SQL(
                         "SELECT link FROM {table} "
@@ -76,13 +90,27 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                     (UUID(plan), version),
                 )
                 row = chain.fetchone()
-                return str(row["link"]) if row else GENESIS
+                return str(row["link"]) if row else None
 
-            rows = _links(stored_events, previous_of)
+            def earlier(plan: str, version: int) -> list[tuple[int, str, bytes]]:
+                chain.execute(
+                    SQL(
+                        "SELECT originator_version, topic, state FROM {events} "
+                        "WHERE originator_id = %s AND originator_version <= %s "
+                        "ORDER BY originator_version"
+                    ).format(events=Identifier(self.datastore.schema, self.events_table_name)),
+                    (UUID(plan), version),
+                )
+                return [
+                    (r["originator_version"], r["topic"], bytes(r["state"]))
+                    for r in chain.fetchall()
+                ]
+
+            rows = _links(stored_events, previous_of, earlier)
             chain.executemany(
                 SQL(
                     "INSERT INTO {table} (originator_id, originator_version, link) "
-                    "VALUES (%s, %s, %s)"
+                    "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
                 ).format(table=self.chain_table),
                 [(UUID(plan), version, value) for plan, version, value in rows],
             )
@@ -103,13 +131,19 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
 
-        def previous_of(plan: str, version: int) -> str:
-            if version < 1:
-                return GENESIS
+        def previous_of(plan: str, version: int) -> str | None:
             c.execute(SQLITE_PREVIOUS, (UUID(plan).hex, version))
             row = c.fetchone()
-            return str(row[0]) if row else GENESIS
+            return str(row[0]) if row else None
 
-        for plan, version, value in _links(stored_events, previous_of):
+        def earlier(plan: str, version: int) -> list[tuple[int, str, bytes]]:
+            c.execute(
+                f"SELECT originator_version, topic, state FROM {self.events_table_name} "  # noqa: S608 (the library's table)
+                "WHERE originator_id = ? AND originator_version <= ? ORDER BY originator_version",
+                (UUID(plan).hex, version),
+            )
+            return [(int(r[0]), str(r[1]), bytes(r[2])) for r in c.fetchall()]
+
+        for plan, version, value in _links(stored_events, previous_of, earlier):
             c.execute(SQLITE_INSERT, (UUID(plan).hex, version, value))
         return ids

@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from services.application import CarePlans
-from services.chain.links import Finding, StoredRow, check_plan, seal
+from services.chain.links import GENESIS, Finding, StoredRow, check_plan, link, seal
 from services.chain.recorders import CHAIN_TABLE
 
 
@@ -113,3 +113,28 @@ def _plan(value: Any) -> str:
 
 def _is_sqlite(app: CarePlans) -> bool:
     return type(app.factory.datastore).__name__.startswith("SQLite")  # type: ignore[attr-defined]
+
+
+def backfill(app: CarePlans) -> int:
+    """Chain the plans stored before the chain existed (no link at all); returns how
+    many. Plans that have some links are left to ``verify``: filling gaps there would
+    launder a deletion."""
+    links = _links(app, None)
+    unchained: dict[str, list[StoredRow]] = {}
+    for plan, rows in groupby(_events(app, None), key=lambda row: row[0]):
+        if plan not in links:
+            unchained[plan] = [StoredRow(v, t, bytes(s)) for _, v, t, s in rows]
+    sqlite = _is_sqlite(app)
+    insert = "INSERT INTO careplan_event_chain (originator_id, originator_version, link) " + (
+        "VALUES (?, ?, ?)" if sqlite else "VALUES (%s, %s, %s)"
+    )
+    datastore = app.factory.datastore  # type: ignore[attr-defined]
+    for plan, rows in unchained.items():
+        head, values = GENESIS, []
+        for row in rows:
+            head = link(head, plan, row.version, row.topic, row.state)
+            values.append((UUID(plan).hex if sqlite else UUID(plan), row.version, head))
+        with datastore.transaction(commit=True) as cursor:
+            for value in values:
+                cursor.execute(insert, value)
+    return len(unchained)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
 from services.bootstrap import Careplan
-from services.chain.verify import verify
+from services.chain.verify import backfill, verify
 from services.cli import cli
 from services.settings import Settings
 
@@ -157,3 +157,36 @@ def test_the_cli_verifies_and_seals(
     tampered = runner.invoke(cli, ["audit", "verify", "--plan", plan])
     assert tampered.exit_code == 1
     assert f"plan {plan}: version 1 missing" in tampered.output
+
+
+def unchain(careplan: Careplan, plan: str) -> None:
+    """As a store written before the chain existed: the plan's events have no links."""
+    execute(
+        careplan,
+        "DELETE FROM careplan_event_chain WHERE originator_id = ?",
+        "DELETE FROM careplan_event_chain WHERE originator_id = %s",
+        key(careplan, plan),
+    )
+
+
+def test_a_plan_from_before_the_chain_is_chained_by_its_next_event(careplan: Careplan) -> None:
+    plan = a_plan(careplan)
+    unchain(careplan, plan)
+    assert {what for _, _, what in findings(careplan)} == {"unchained"}
+    careplan.app.record_adherence(plan, adherence="taking_as_prescribed", ctx=ctx())
+    assert verify(careplan.app).intact
+
+
+def test_backfill_chains_dormant_plans_and_leaves_partial_chains_alone(
+    careplan: Careplan,
+) -> None:
+    dormant, damaged = a_plan(careplan, "pt-old"), a_plan(careplan, "pt-damaged")
+    unchain(careplan, dormant)
+    execute(
+        careplan,
+        "DELETE FROM careplan_event_chain WHERE originator_id = ? AND originator_version = 2",
+        "DELETE FROM careplan_event_chain WHERE originator_id = %s AND originator_version = 2",
+        key(careplan, damaged),
+    )
+    assert backfill(careplan.app) == 1
+    assert findings(careplan) == [(damaged, 2, "unchained")]
