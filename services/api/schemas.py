@@ -86,9 +86,7 @@ class DiagnosisIn(Strict):
 
 
 class OpenCarePlan(Command):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
+    model_config = ConfigDict(  # merged with Strict's: unknown fields refused, text trimmed
         json_schema_extra={"examples": [{"patient_id": "mrn-004217", "birth_date": "1988-04-02"}]},
     )
 
@@ -104,9 +102,7 @@ class Acknowledgement(Strict):
 
 
 class RecordEvaluation(Command):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
+    model_config = ConfigDict(  # merged with Strict's: unknown fields refused, text trimmed
         json_schema_extra={
             "examples": [
                 {
@@ -161,9 +157,7 @@ class UseIn(Strict):
 
 
 class Prescribe(Command, UseIn):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
+    model_config = ConfigDict(  # merged with Strict's: unknown fields refused, text trimmed
         json_schema_extra={
             "examples": [
                 {
@@ -193,9 +187,7 @@ class Prescribe(Command, UseIn):
 
 
 class ChangeDose(Command):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
+    model_config = ConfigDict(  # merged with Strict's: unknown fields refused, text trimmed
         json_schema_extra={
             "examples": [
                 {
@@ -214,9 +206,7 @@ class ChangeDose(Command):
 
 
 class AcknowledgeWarning(Command):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
+    model_config = ConfigDict(  # merged with Strict's: unknown fields refused, text trimmed
         json_schema_extra={
             "examples": [
                 {
@@ -234,9 +224,7 @@ class AcknowledgeWarning(Command):
 
 
 class Discontinue(Command):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
+    model_config = ConfigDict(  # merged with Strict's: unknown fields refused, text trimmed
         json_schema_extra={
             "examples": [
                 {
@@ -266,9 +254,7 @@ class TaperStepIn(Strict):
 
 
 class StartTaper(Command):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
+    model_config = ConfigDict(  # merged with Strict's: unknown fields refused, text trimmed
         json_schema_extra={
             "examples": [
                 {
