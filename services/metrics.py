@@ -1,19 +1,21 @@
 """Prometheus metrics: requests by route, events appended, how far each view lags.
 
 One registry per process (not the library's global one), so tests that build
-several apps do not collide. Lag is computed when scraped, from the event log's
-last notification id and each projection's tracked position: no bookkeeping on
-the write path.
+several apps do not collide. Lag is computed when scraped by ``projections.lag``,
+as ``GET /ready`` does: no bookkeeping on the write path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from projections.lag import projection_lag
 
 if TYPE_CHECKING:
     from services.bootstrap import Careplan
@@ -42,21 +44,35 @@ EVENTS = Counter(
 
 
 class ProjectionLag(Collector):
-    """Events each view has still to process, read at scrape time."""
+    """Each view's lag, read at scrape time with the same figures as ``GET /ready``."""
 
     def __init__(self, careplan: Careplan) -> None:
         self.careplan = careplan
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        lag = GaugeMetricFamily(
+        events = GaugeMetricFamily(
             "careplan_projection_lag_events",
             "Events in the log that a projection has not processed yet.",
             labels=["projection"],
         )
-        head = self.careplan.app.recorder.max_notification_id() or 0
-        for name in self.careplan.followers:
-            lag.add_metric([name], max(0, head - self.careplan.views.position(name)))
-        yield lag
+        seconds = GaugeMetricFamily(
+            "careplan_projection_lag_seconds",
+            "How long ago the oldest event a projection has not processed was recorded.",
+            labels=["projection"],
+        )
+        app = self.careplan.app
+        _, lags = projection_lag(
+            self.careplan.views,
+            app.recorder,
+            app.mapper,
+            self.careplan.followers,
+            datetime.now(UTC),
+        )
+        for name, lag in lags.items():
+            events.add_metric([name], lag.events_behind)
+            seconds.add_metric([name], lag.seconds_behind)
+        yield events
+        yield seconds
 
 
 _watching: list[ProjectionLag] = []

@@ -41,6 +41,9 @@ def test_requests_events_and_lag_are_counted(server: Server, prescriber: Api) ->
     }
     assert {"current_medications", "audit_trail"} <= set(lag)
     assert set(lag.values()) == {0.0}  # read-your-writes: every view has caught up
+    seconds = {labels["projection"]: v for labels, v in metrics["careplan_projection_lag_seconds"]}
+    assert set(seconds) == set(lag)
+    assert set(seconds.values()) == {0.0}
     assert "careplan_http_request_seconds" in metrics
 
 
