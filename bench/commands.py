@@ -2,7 +2,7 @@
 against the baseline app (bench/baseline_app.py) driven by the same client in the
 same run. Each client writes to its own care plan (one adherence note per command:
 one event), so the figures are about the write path, not about clients racing on
-one plan.
+one plan. "per txn" is how many commands group commit wrote per transaction.
 
     python -m bench.commands [--seconds 8] [--clients 1,8,32]
 
@@ -97,6 +97,7 @@ def main(
     levels = [int(n) for n in clients.split(",")]
     token = issue_token(SECRET, sub="dr-bench", role="prescriber")
     auth = {"Authorization": f"Bearer {token}"}
+    admin = {"Authorization": f"Bearer {issue_token(SECRET, sub='ops-bench', role='admin')}"}
     with (
         tempfile.TemporaryDirectory() as tmp,
         scratch_database(database_url) as careplan_db,
@@ -165,10 +166,25 @@ def main(
                 "p50 ms",
                 "p99 ms",
                 "ratio",
+                "per txn",
                 title="Commands through HTTP, PostgreSQL",
             )
+
+            def batches() -> tuple[float, float]:
+                """(transactions, commands) written by group commit so far."""
+                text = httpx.get(f"{base_url}/metrics", headers=admin).text
+                found = dict.fromkeys(("count", "sum"), 0.0)
+                for line in text.splitlines():
+                    for kind in found:
+                        if line.startswith(f"careplan_command_batch_size_{kind} "):
+                            found[kind] = float(line.split()[-1])
+                return found["count"], found["sum"]
+
             for level in levels:
+                before = batches()
                 ours, our_ms = asyncio.run(drive(level, seconds, command))
+                after = batches()
+                per_transaction = (after[1] - before[1]) / max(1.0, after[0] - before[0])
                 theirs, their_ms = asyncio.run(drive(level, seconds, raw))
                 table.add_row(
                     str(level),
@@ -179,6 +195,7 @@ def main(
                     f"{statistics.median(their_ms):.1f}",
                     f"{percentile(their_ms, 0.99):.1f}",
                     f"{ours / theirs:.2f}",
+                    f"{per_transaction:.1f}",
                 )
             console.print(table)
         finally:

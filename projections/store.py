@@ -39,6 +39,20 @@ class Sql:
         """The same transaction, with ``{name}`` in statements standing for ``tables[name]``."""
         return Sql(self._cursor, sqlite=self._sqlite, tables=tables)
 
+    @contextmanager
+    def synced(self) -> Iterator[Sql]:
+        """A block whose statements' errors are raised by its end at the latest.
+
+        Inside the library's PostgreSQL insert the connection is in pipeline mode,
+        where an error surfaces only when results are next fetched; a nested
+        pipeline syncs as it exits. SQLite raises at once anyway.
+        """
+        if self._sqlite:
+            yield self
+            return
+        with self._cursor.connection.pipeline():
+            yield self
+
     def table(self, name: str) -> str:
         """The real table ``{name}`` stands for in this transaction."""
         return name if self._tables is None else self._tables[name]
@@ -114,6 +128,29 @@ class ViewStore:
             ).fetchall()
         found = {row["application_name"]: int(row["notification_id"]) for row in rows}
         return {name: found.get(name, 0) for name in names}
+
+    def claim_all(self, sql: Sql, names: Sequence[str]) -> dict[str, int]:
+        """Hold the named positions that exist (one query, in name order, the order
+        every claimer locks in) and return them; names without a row are left out."""
+        lock = "" if self.is_sqlite else " FOR UPDATE"
+        rows = sql.execute(
+            f"SELECT application_name, notification_id FROM {self.tracking_table} "  # noqa: S608
+            "WHERE application_name IN ("
+            + ", ".join(f"%(n{i})s" for i in range(len(names)))
+            + f") ORDER BY application_name{lock}",
+            {f"n{i}": name for i, name in enumerate(names)},
+        ).fetchall()
+        return {row["application_name"]: int(row["notification_id"]) for row in rows}
+
+    def advance_all(self, sql: Sql, names: Sequence[str], notification_id: int) -> None:
+        """Move claimed positions forward together (the caller holds them)."""
+        sql.execute(
+            f"UPDATE {self.tracking_table} SET notification_id = %(id)s "  # noqa: S608
+            "WHERE application_name IN ("
+            + ", ".join(f"%(n{i})s" for i in range(len(names)))
+            + ") AND notification_id < %(id)s",
+            {"id": notification_id} | {f"n{i}": name for i, name in enumerate(names)},
+        )
 
     def record_position(self, sql: Sql, name: str, notification_id: int) -> None:
         """Move a follower's position inside the caller's transaction.

@@ -11,10 +11,16 @@ its own thread, or the next command, retries it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, suppress
+from typing import Any
+
+import structlog
 
 from projections.runner import ProjectionFollower
+from projections.store import Sql
+
+log = structlog.get_logger(__name__)
 
 
 def catch_up_together(
@@ -36,6 +42,12 @@ def catch_up_together(
             locks.enter_context(follower.lock)
         positions = first.store.positions([f.name for f in ordered])
         pending = [f for f in ordered if positions[f.name] < until]
+        if pending:
+            # Whoever waited for these locks brings the views up to everything stored
+            # by now, not just to its own write: the writers queued behind (group
+            # commit's next batches) then find their position reached and return at
+            # once, so N writers cost one view update, not N.
+            until = max(until, first.recorder.max_notification_id() or 0)
         while pending:
             start = min(positions[f.name] for f in pending)
             notifications = first.recorder.select_notifications(
@@ -63,3 +75,51 @@ def catch_up_together(
                         pending.remove(follower)
             pending = [f for f in pending if positions[f.name] < until]
     return left
+
+
+def apply_with_the_write(
+    followers: Sequence[ProjectionFollower],
+    sql: Sql,
+    written: Sequence[tuple[int, Any]],
+    last_before: Callable[[], int],
+) -> bool:
+    """Inside the events' own transaction, apply them to every view that has seen
+    everything stored before them; True when that was every view.
+
+    This is read-your-writes at no extra transaction: the events, the view rows and
+    the positions commit together (exactly once by construction), and the caller
+    need not read back and decode what it has just written. A view that is behind
+    (events from another process not applied yet) is left to ``catch_up_together``
+    after the commit, which then finds the others already done. If a view fails, the
+    views' part is undone to the savepoint and the events commit anyway (the command
+    is stored whatever a view does); the catch-up after the commit then applies them
+    view by view and reports the one that fails.
+    """
+    if not followers:
+        return True
+    store = followers[0].store
+    names = sorted(f.name for f in followers)
+    by_name = {f.name: f for f in followers}
+    sql.execute("SAVEPOINT careplan_views")
+    try:
+        with sql.synced():
+            positions = store.claim_all(sql, names)
+            before = last_before()
+            current = [name for name in names if positions.get(name) == before]
+            for name in current:
+                projection = by_name[name].projection
+                views = sql.renamed(projection.table_names())
+                for position, event in written:
+                    projection.process(event, views, position)
+            if current:
+                store.advance_all(sql, current, written[-1][0])
+    except Exception:
+        with sql.synced():  # first: nothing of the views may commit with the events
+            sql.execute("ROLLBACK TO SAVEPOINT careplan_views")
+            sql.execute("RELEASE SAVEPOINT careplan_views")
+        with suppress(Exception):  # a failing log must not fail the write
+            log.exception("projection.with_the_write_failed")
+        return False
+    with sql.synced():
+        sql.execute("RELEASE SAVEPOINT careplan_views")
+    return len(current) == len(names)

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -36,8 +36,10 @@ from domain.values import (
     TaperStep,
     UseContext,
 )
+from services.group_commit import GroupCommit
 from services.metrics import EVENTS
 from services.transcodings import register_value_objects
+from services.with_the_events import with_the_events
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +63,15 @@ class CommandResult:
     flagged: dict[str, list[Finding]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """Where stored events landed in the log, by plan and version; and whether the
+    views were written with them (then no catch-up is needed after the commit)."""
+
+    positions: dict[tuple[UUID, int], int]
+    views_current: bool
+
+
 class CarePlans(Application[UUID]):
     """The care-plan application service (eventsourcing ``Application``)."""
 
@@ -78,6 +89,9 @@ class CarePlans(Application[UUID]):
         self.regulations = regulations or default_regulations()
         self._locks_guard = threading.Lock()
         self._plan_locks: dict[UUID, threading.Lock] = {}
+        #: Concurrent commands share a transaction (services/group_commit.py); None
+        #: runs each alone, as a second process writing the same store always may.
+        self.group_commit: GroupCommit | None = GroupCommit(self)
 
     @contextmanager
     def _loading(self, plan_id: UUID) -> Iterator[None]:
@@ -86,9 +100,16 @@ class CarePlans(Application[UUID]):
         with lock:
             yield
 
-    #: Called with every successful command's result; bootstrap uses it to make
-    #: the write visible in the views before the caller hears "done".
+    #: Called with a successful command's result unless the views were written with
+    #: its events; bootstrap uses it to make the write visible in the views before
+    #: the caller hears "done".
     after_commit: Callable[[CommandResult], None] | None = None
+    #: Writes the views inside the events' own transaction (bootstrap sets it when
+    #: this process runs them): (cursor, [(position, event)], last position before
+    #: them) → whether every view now includes the events.
+    views_with_the_events: (
+        Callable[[Any, list[tuple[int, Any]], Callable[[], int]], bool] | None
+    ) = None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -396,13 +417,14 @@ class CarePlans(Application[UUID]):
     def mark_entry_in_error(
         self, plan_id: UUID | str, *, version: int, reason: str, ctx: CommandContext
     ) -> CommandResult:
-        """The plan keeps no history, so the entry being corrected is read from the store."""
+        """The plan keeps no history, so the entry being corrected is read from the store;
+        run alone, since in a group the entry could be one not stored yet."""
 
         def act(plan: CarePlan) -> None:
             stored = list(self.events.get(plan.id, gt=version - 1, lte=version))
             plan.mark_entry_in_error(version, stored[0] if stored else None, reason, ctx)
 
-        return self._change(plan_id, act)
+        return self.change_alone(plan_id, act)
 
     def close_care_plan(
         self, plan_id: UUID | str, *, reason: str, note: str | None, ctx: CommandContext
@@ -436,6 +458,13 @@ class CarePlans(Application[UUID]):
     # -- the writer path ------------------------------------------------------
 
     def _change(self, plan_id: UUID | str, act: Callable[[CarePlan], Any]) -> CommandResult:
+        """Judge ``act`` on the plan as it stands and record its events: with the
+        commands arriving at the same moment when group commit is on."""
+        if self.group_commit is None:
+            return self.change_alone(plan_id, act)
+        return self.group_commit.run(care_plan_id(plan_id), act, EXPECTED_VERSION.get())
+
+    def change_alone(self, plan_id: UUID | str, act: Callable[[CarePlan], Any]) -> CommandResult:
         """Load, act, save. A writer that lost a race runs again on the plan as it now
         stands, so every rule judges the winner's change too; with an If-Match
         (``EXPECTED_VERSION``) the caller asked for that version only, and gets 412.
@@ -447,7 +476,7 @@ class CarePlans(Application[UUID]):
                 raise StaleVersion(plan.id, expected, plan.version)
             plan.require_open()  # before any rule: "closed" is the answer, not a rule's detail
             outcome = act(plan)
-            created_id, warnings = _split_outcome(outcome)
+            created_id, warnings = self.split_outcome(outcome)
             try:
                 return self._commit(plan, warnings, created_id)
             except ConcurrentUpdate:
@@ -460,30 +489,75 @@ class CarePlans(Application[UUID]):
     def _commit(
         self, plan: CarePlan, warnings: list[Finding] | None = None, created_id: str | None = None
     ) -> CommandResult:
-        try:
-            recordings = self.save(plan)
-        except IntegrityError:
-            log.info("care_plan.concurrent_update", care_plan_id=str(plan.id))
-            raise ConcurrentUpdate(plan.id) from None
-        for recording in recordings:
-            EVENTS.labels(type(recording.domain_event).__name__).inc()
-            log.info(
-                "care_plan.event_recorded",
-                care_plan_id=str(plan.id),
-                version=recording.domain_event.originator_version,
-                type=type(recording.domain_event).__name__,
-            )
-        positions = [r.notification.id for r in recordings if r.notification.id is not None]
-        result = CommandResult(
-            care_plan_id=plan.id,
-            version=plan.version,
-            position=max(positions) if positions else None,
-            warnings=warnings or [],
-            created_id=created_id,
-        )
-        if self.after_commit is not None:
+        result = self.result_of(plan, warnings or [], created_id)
+        recorded = self.record(plan.collect_events())
+        result = replace(result, position=max(recorded.positions.values(), default=None))
+        if self.after_commit is not None and not recorded.views_current:
             self.after_commit(result)
         return result
+
+    def record(self, events: Sequence[CarePlan.Event]) -> Recorded:
+        """Store events (of one plan or many) in one transaction, with the views when
+        they are up to date."""
+        if not events:
+            return Recorded({}, views_current=True)
+        current = False
+        write_views = self.views_with_the_events
+
+        def views(cursor: Any, ids: Sequence[int], last_before: Callable[[], int]) -> None:
+            nonlocal current
+            assert write_views is not None
+            try:
+                current = write_views(cursor, list(zip(ids, events, strict=True)), last_before)
+            except Exception:  # must not reach the library's insert (with_the_events)
+                current = False
+                with suppress(Exception):
+                    log.exception("projection.with_the_write_failed")
+
+        try:
+            with with_the_events(views) if write_views else nullcontext():
+                recordings = self.events.put(events)
+        except IntegrityError:
+            plans = sorted({str(e.originator_id) for e in events})
+            log.info("care_plan.concurrent_update", care_plan_ids=plans)
+            raise ConcurrentUpdate(", ".join(plans)) from None
+        positions: dict[tuple[UUID, int], int] = {}
+        for recording in recordings:
+            event = recording.domain_event
+            EVENTS.labels(type(event).__name__).inc()
+            log.info(
+                "care_plan.event_recorded",
+                care_plan_id=str(event.originator_id),
+                version=event.originator_version,
+                type=type(event).__name__,
+            )
+            if recording.notification.id is not None:
+                positions[(event.originator_id, event.originator_version)] = (
+                    recording.notification.id
+                )
+        return Recorded(positions, views_current=current)
+
+    @staticmethod
+    def result_of(plan: CarePlan, warnings: list[Finding], created_id: str | None) -> CommandResult:
+        """The answer to a command that left ``plan`` as it is now (position once stored)."""
+        return CommandResult(
+            care_plan_id=plan.id,
+            version=plan.version,
+            position=None,
+            warnings=warnings,
+            created_id=created_id,
+        )
+
+    @staticmethod
+    def split_outcome(outcome: Any) -> tuple[str | None, list[Finding]]:
+        """Domain commands return None, an id, warnings, or (id, warnings)."""
+        if outcome is None:
+            return None, []
+        if isinstance(outcome, str):
+            return outcome, []
+        if isinstance(outcome, tuple):
+            return outcome[0], list(outcome[1])
+        return None, list(outcome)
 
 
 def fold(plan: Any, events: Iterable[Any]) -> Any:
@@ -493,14 +567,3 @@ def fold(plan: Any, events: Iterable[Any]) -> Any:
     for event in events:
         plan = event.mutate(plan)
     return plan
-
-
-def _split_outcome(outcome: Any) -> tuple[str | None, list[Finding]]:
-    """Domain commands return None, an id, warnings, or (id, warnings)."""
-    if outcome is None:
-        return None, []
-    if isinstance(outcome, str):
-        return outcome, []
-    if isinstance(outcome, tuple):
-        return outcome[0], list(outcome[1])
-    return None, list(outcome)

@@ -6,8 +6,10 @@ The API, the CLI and the tests all call ``bootstrap``; only the settings differ.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from eventsourcing.persistence import TrackingRecorder
@@ -20,9 +22,9 @@ from projections.audit_trail import AuditTrail
 from projections.current_medications import CurrentMedications
 from projections.outcomes import Outcomes
 from projections.runner import ProjectionFollower
-from projections.store import ViewStore
+from projections.store import Sql, ViewStore
 from projections.timeline import MedicationTimeline
-from projections.together import catch_up_together
+from projections.together import apply_with_the_write, catch_up_together
 from projections.versions import PlanVersions
 from projections.worklist import Worklist
 from services.application import CarePlans, CommandResult
@@ -83,6 +85,13 @@ class Careplan:
             except Exception:
                 log.exception("projection.failed", projection=name)
 
+    def write_views(
+        self, cursor: Any, written: list[tuple[int, Any]], last_before: Callable[[], int]
+    ) -> bool:
+        """The views, written inside the events' own transaction (projections.together)."""
+        sql = Sql(cursor, sqlite=self.views.is_sqlite)
+        return apply_with_the_write(list(self.followers.values()), sql, written, last_before)
+
     def start_followers(self) -> None:
         """Follow the log in background threads (catches writes from other processes)."""
         for follower in self.followers.values():
@@ -134,4 +143,6 @@ def bootstrap(settings: Settings | None = None) -> Careplan:
         settings=settings, app=app, views=views, followers=followers, idempotency=keys
     )
     app.after_commit = careplan.make_visible
+    if careplan.runs_projections:
+        app.views_with_the_events = careplan.write_views
     return careplan

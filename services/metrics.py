@@ -42,6 +42,13 @@ EVENTS = Counter(
     registry=REGISTRY,
 )
 
+COMMAND_BATCH = Histogram(
+    "careplan_command_batch_size",
+    "Commands written in one transaction by group commit (services/group_commit.py).",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
+
 
 class ProjectionLag(Collector):
     """Each view's lag, read at scrape time with the same figures as ``GET /ready``."""

@@ -20,6 +20,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from services.chain.links import GENESIS, link
+from services.with_the_events import run_with_the_events
 
 CHAIN_TABLE = "careplan_event_chain"
 SQLITE_PREVIOUS = (
@@ -71,6 +72,30 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             ).format(table=self.chain_table)
         )
 
+    def _heads(
+        self, chain: Any, stored_events: Sequence[StoredEvent]
+    ) -> dict[tuple[str, int], str]:
+        """The link before the first new event of each plan, in one query (a group
+        commit's batch holds many plans; the table lock is held meanwhile)."""
+        before: dict[str, int] = {}
+        for event in stored_events:
+            before.setdefault(str(event.originator_id), event.originator_version - 1)
+        wanted = [(UUID(plan), version) for plan, version in before.items() if version >= 1]
+        if not wanted:
+            return {}
+        chain.execute(
+            SQL(
+                "SELECT c.originator_id, c.originator_version, c.link FROM {table} c "
+                "JOIN unnest(%s::uuid[], %s::bigint[]) AS w(plan, version) "
+                "ON c.originator_id = w.plan AND c.originator_version = w.version"
+            ).format(table=self.chain_table),
+            ([plan for plan, _ in wanted], [version for _, version in wanted]),
+        )
+        return {
+            (str(row["originator_id"]), int(row["originator_version"])): str(row["link"])
+            for row in chain.fetchall()
+        }
+
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -80,17 +105,10 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         reaching here, so links never conflict and never fork."""
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         with curs.connection.cursor() as chain:
+            heads = self._heads(chain, stored_events)
 
             def previous_of(plan: str, version: int) -> str | None:
-                chain.execute(
-                    SQL(
-                        "SELECT link FROM {table} "
-                        "WHERE originator_id = %s AND originator_version = %s"
-                    ).format(table=self.chain_table),
-                    (UUID(plan), version),
-                )
-                row = chain.fetchone()
-                return str(row["link"]) if row else None
+                return heads.get((plan, version))
 
             def earlier(plan: str, version: int) -> list[tuple[int, str, bytes]]:
                 chain.execute(
@@ -114,6 +132,19 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 ).format(table=self.chain_table),
                 [(UUID(plan), version, value) for plan, version, value in rows],
             )
+
+            def last_before() -> int:
+                chain.execute(
+                    SQL(
+                        "SELECT max(notification_id) AS last FROM {events} "
+                        "WHERE notification_id < %s"
+                    ).format(events=Identifier(self.datastore.schema, self.events_table_name)),
+                    (min(ids or [0]),),
+                )
+                row = chain.fetchone()
+                return int(row["last"]) if row and row["last"] is not None else 0
+
+            run_with_the_events(chain, ids, last_before)
         return ids
 
 
@@ -146,4 +177,14 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
 
         for plan, version, value in _links(stored_events, previous_of, earlier):
             c.execute(SQLITE_INSERT, (UUID(plan).hex, version, value))
+
+        def last_before() -> int:
+            c.execute(
+                f"SELECT max(rowid) FROM {self.events_table_name} WHERE rowid < ?",  # noqa: S608 (the library's table)
+                (min(ids or [0]),),
+            )
+            row = c.fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+
+        run_with_the_events(c, ids, last_before)
         return ids

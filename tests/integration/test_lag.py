@@ -15,7 +15,7 @@ def test_lag_counts_the_events_not_yet_processed_and_ages_the_oldest(
     app = careplan.app
     play_course(app, "pt-lag-1")
     caught_up = app.recorder.max_notification_id()
-    app.after_commit = None  # the views stop following
+    app.after_commit = app.views_with_the_events = None  # the views stop following
     play_course(app, "pt-lag-2")
     head = app.recorder.max_notification_id()
     oldest = next(iter(app.recorder.select_notifications(start=caught_up + 1, limit=1)))

@@ -54,7 +54,9 @@ class TestReadYourWrites:
 
 class TestExactlyOnce:
     def test_a_crash_mid_batch_leaves_neither_rows_nor_position(self, careplan: Careplan) -> None:
-        careplan.app.after_commit = None  # nobody catches up behind our back
+        careplan.app.after_commit = careplan.app.views_with_the_events = (
+            None  # nobody catches up behind our back
+        )
         play_course(careplan.app, "pt-crash")
         stored = careplan.app.recorder.max_notification_id()
         crashing = follower(careplan, Crashing(crash_at=5))
@@ -83,7 +85,7 @@ class TestExactlyOnce:
         assert careplan.views.position("audit_trail") == position
 
     def test_two_followers_racing_apply_each_event_once(self, careplan: Careplan) -> None:
-        careplan.app.after_commit = None
+        careplan.app.after_commit = careplan.app.views_with_the_events = None
         for n in range(3):
             play_course(careplan.app, f"pt-race-{n}")
         stored = careplan.app.recorder.max_notification_id()

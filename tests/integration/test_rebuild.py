@@ -92,7 +92,9 @@ def test_a_rebuild_stopped_midway_resumes_and_writes_meanwhile_are_kept(
 
 
 def test_a_live_batch_read_before_the_switch_is_dropped(careplan: Careplan) -> None:
-    careplan.app.after_commit = None  # the live view falls behind, as in another process
+    careplan.app.after_commit = careplan.app.views_with_the_events = (
+        None  # the live view falls behind, as in another process
+    )
     play(careplan.app, "pt-stale")
     follower = careplan.followers["outcomes"]
     stale = follower.position()
@@ -122,7 +124,9 @@ def test_a_switch_while_followers_and_writers_run_loses_and_repeats_nothing(
     careplan: Careplan,
 ) -> None:
     play(careplan.app, "pt-busy")
-    careplan.app.after_commit = None  # only the background followers keep the views
+    careplan.app.after_commit = careplan.app.views_with_the_events = (
+        None  # only the background followers keep the views
+    )
     careplan.settings.projection_poll_seconds = 0.01
     careplan.start_followers()
     writing = threading.Thread(

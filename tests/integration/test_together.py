@@ -28,7 +28,7 @@ def test_every_view_reaches_the_position_and_a_failing_one_stays_behind(
     careplan: Careplan,
 ) -> None:
     app = careplan.app
-    app.after_commit = None
+    app.after_commit = app.views_with_the_events = None
     play_course(app, "pt-together")
     head = app.recorder.max_notification_id()
     failing = ProjectionFollower(Failing(), careplan.views, app.recorder, app.mapper)
@@ -51,7 +51,7 @@ def test_a_follower_another_process_moved_is_left_to_catch_up_alone(
     careplan: Careplan,
 ) -> None:
     app = careplan.app
-    app.after_commit = None
+    app.after_commit = app.views_with_the_events = None
     play_course(app, "pt-moved")
     head = app.recorder.max_notification_id()
     worklist = careplan.followers["worklist"]

@@ -1,0 +1,205 @@
+"""Group commit: commands arriving together share one transaction and one view update.
+
+The event store takes a table lock for every insert (that is how the library keeps
+the notification log free of gaps), and every command then brings six views up to
+date before it answers. One command per transaction puts every writer in one queue
+behind that lock and those view updates; the database round trips, not the rules,
+set the pace.
+
+Here the commands waiting at the same moment form a batch that one thread (the
+leader, itself one of the callers) runs in arrival order: each on its plan exactly
+as the commands before it left it, so every rule judges what it would have judged
+had the commands come one by one, and a plan's events keep the order of its
+commands. The batch's events are recorded in one transaction; the views are
+brought up to the batch's last position once, before any caller in the batch hears
+"done" (read-your-writes). A batch is whatever arrived while the previous one was
+being written: nobody waits on a timer, so a lone command goes straight through.
+
+A command the rules refuse is answered alone; the others in its batch go on. If the
+transaction fails because another process wrote one of the plans meanwhile,
+nothing of the batch is stored and each command runs again on its own, the usual
+way (load, judge, save, retry on conflict), so no rule is ever judged on a stale
+plan.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import structlog
+
+from domain.care_plan import CarePlan
+from domain.errors import ConcurrentUpdate, StaleVersion
+from services.metrics import COMMAND_BATCH
+
+if TYPE_CHECKING:
+    from services.application import CarePlans, CommandResult
+
+log = structlog.get_logger(__name__)
+
+#: Plans whose stored version is remembered; one forgotten costs a conflict and a rerun.
+REMEMBERED_PLANS = 10_000
+
+
+@dataclass(eq=False)
+class _Command:
+    """One caller's command, and where its answer is left for it."""
+
+    plan_id: UUID
+    #: Loaded by the caller before it queued: loads run in parallel, not in the batch.
+    plan: CarePlan
+    act: Callable[[CarePlan], Any]
+    expected: int | None
+    #: The caller's context (If-Match, request id…): the act runs in it, whichever
+    #: thread leads the batch.
+    context: contextvars.Context
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    result: CommandResult | None = None
+    error: BaseException | None = None
+    events: list[CarePlan.Event] = field(default_factory=list)
+
+    def answer(self) -> CommandResult:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None  # every command of a finished batch has one or the other
+        return self.result
+
+
+class GroupCommit:
+    """Runs ``CarePlans`` commands in batches; ``run`` blocks until its command's
+    events are stored and visible in the views, like a command run alone."""
+
+    def __init__(self, app: CarePlans) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._waiting: list[_Command] = []
+        self._leading = False
+        #: The version this process last stored of each plan: a plan loaded before
+        #: an earlier batch wrote it is loaded again rather than judged stale.
+        self._stored: dict[UUID, int] = {}
+
+    def waiting(self) -> int:
+        """Commands queued behind the batch being written."""
+        with self._lock:
+            return len(self._waiting)
+
+    def run(
+        self, plan_id: UUID, act: Callable[[CarePlan], Any], expected: int | None
+    ) -> CommandResult:
+        plan = self._app.care_plan(plan_id)  # not found: the caller's answer, at once
+        command = _Command(plan_id, plan, act, expected, contextvars.copy_context())
+        with self._lock:
+            self._waiting.append(command)
+            leads = not self._leading
+            self._leading = True
+        if not leads:
+            command.wake.wait()
+            if not command.lead:
+                return command.answer()
+        self._lead()
+        return command.answer()
+
+    def _lead(self) -> None:
+        """Write the batch waiting now, hand the lead on, then make the batch visible."""
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        COMMAND_BATCH.observe(len(batch))
+        position: int | None = None
+        try:
+            position = self._write(batch)
+        except BaseException as error:  # a defect here must not strand the batch's callers
+            log.exception("group_commit.failed")
+            for command in batch:
+                if command.result is None and command.error is None:
+                    command.error = error
+        finally:
+            # The next batch is written while this one's views are brought up.
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].lead = True
+                    self._waiting[0].wake.set()
+                else:
+                    self._leading = False
+        try:
+            if position is not None and self._app.after_commit is not None:
+                last = next(c.result for c in reversed(batch) if c.result is not None)
+                assert last is not None
+                self._app.after_commit(replace(last, position=position))
+        finally:
+            for command in batch:
+                command.wake.set()
+
+    def _write(self, batch: list[_Command]) -> int | None:
+        """Judge every command, record the events of those that passed; the position
+        the views must be brought up to, or None when they need nothing."""
+        app = self._app
+        plans: dict[UUID, CarePlan] = {}
+        written: dict[UUID, list[CarePlan.Event]] = {}
+        passed: list[tuple[_Command, CommandResult]] = []
+        for command in batch:
+            plan = plans.get(command.plan_id) or command.plan
+            if plan.version < self._stored.get(plan.id, 0):
+                plan = app.care_plan(plan.id)
+            plans[command.plan_id] = plan
+            try:
+                if command.expected is not None and plan.version != command.expected:
+                    raise StaleVersion(plan.id, command.expected, plan.version)
+                plan.require_open()
+                outcome = command.context.run(command.act, plan)
+            except Exception as error:
+                command.error = error
+                if plan.collect_events():  # refused halfway: back to the batch's plan so far
+                    plans[command.plan_id] = _refold(app, plan.id, written.get(plan.id, []))
+                continue
+            command.events = plan.collect_events()
+            written.setdefault(plan.id, []).extend(command.events)
+            created_id, warnings = app.split_outcome(outcome)
+            # The answer is kept aside until the events are stored: a caller hears of
+            # its command only once it is recorded.
+            passed.append((command, app.result_of(plan, warnings, created_id)))
+        events = [event for command, _ in passed for event in command.events]
+        try:
+            recorded = app.record(events)
+        except ConcurrentUpdate:
+            log.info("group_commit.conflict_running_alone", commands=len(passed))
+            return self._run_alone([command for command, _ in passed])
+        positions = recorded.positions
+        for command, result in passed:
+            mine = [positions[(e.originator_id, e.originator_version)] for e in command.events]
+            command.result = replace(result, position=max(mine, default=None))
+        self._remember(plans)
+        if recorded.views_current:
+            return None  # written with the events: nothing to catch up
+        return max(positions.values(), default=None)
+
+    def _remember(self, plans: dict[UUID, CarePlan]) -> None:
+        for plan_id, plan in plans.items():
+            self._stored.pop(plan_id, None)  # re-inserted last: the oldest go first
+            self._stored[plan_id] = plan.version
+        while len(self._stored) > REMEMBERED_PLANS:
+            del self._stored[next(iter(self._stored))]
+
+    def _run_alone(self, passed: list[_Command]) -> None:
+        """Another writer got in first: each command again on its own, in order (each
+        makes itself visible in the views, as a command run alone does)."""
+        for command in passed:
+            try:
+                command.result = command.context.run(
+                    self._app.change_alone, command.plan_id, command.act
+                )
+            except Exception as error:
+                command.error = error
+
+
+def _refold(app: CarePlans, plan_id: UUID, written: list[CarePlan.Event]) -> CarePlan:
+    """The plan as stored, with the events the batch has judged so far for it."""
+    plan = app.care_plan(plan_id)
+    for event in written:
+        plan = event.mutate(plan)
+    return plan

@@ -1,0 +1,217 @@
+"""Group commit on both stores: commands waiting together share one transaction,
+yet each is judged, ordered and answered as if it had come alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from domain.care_plan import CarePlan
+from domain.errors import InvalidValue, StaleVersion
+from domain.values import Actor, CommandContext
+from projections.audit_trail import audit_entries
+from services.application import EXPECTED_VERSION, CarePlans, CommandResult
+from services.bootstrap import Careplan, bootstrap
+from services.metrics import REGISTRY
+from services.settings import Settings
+
+NURSE = Actor("rn-lee", "clinician")
+
+
+def now() -> CommandContext:
+    return CommandContext(NURSE, datetime.now(UTC))
+
+
+def batches() -> tuple[float, float]:
+    """(batches written, commands in them) so far in this process."""
+    count = REGISTRY.get_sample_value("careplan_command_batch_size_count") or 0.0
+    total = REGISTRY.get_sample_value("careplan_command_batch_size_sum") or 0.0
+    return count, total
+
+
+def until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+class Holder:
+    """Keeps a batch of one open (its command's act waits) until ``queued`` other
+    commands wait behind it: the next batch then holds them all, deterministically."""
+
+    def __init__(self, app: CarePlans, plan_id: UUID, queued: int) -> None:
+        self.app = app
+        self.holding = threading.Event()
+        self.result: CommandResult | None = None
+
+        def act(plan: CarePlan) -> None:
+            self.holding.set()
+            assert app.group_commit is not None
+            until(lambda: app.group_commit is not None and app.group_commit.waiting() >= queued)
+            plan.record_adherence("taking_as_prescribed", now(), note="holder")
+
+        def run() -> None:
+            assert app.group_commit is not None
+            self.result = app.group_commit.run(plan_id, act, None)
+
+        self.thread = threading.Thread(target=run)
+
+    def __enter__(self) -> Holder:
+        self.thread.start()
+        assert self.holding.wait(20)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+
+def in_threads(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run each call in its own thread; their results or raised errors, in order."""
+    outcomes: list[Any] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = calls[index]()
+        except Exception as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.002)  # arrival order = list order
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def test_waiting_commands_share_one_batch_and_each_is_stored_in_order(
+    careplan: Careplan,
+) -> None:
+    app = careplan.app
+    plans = [app.open_care_plan(f"pt-group-{n}", now()).care_plan_id for n in range(4)]
+    count_before, commands_before = batches()
+
+    def note(plan_id: UUID, n: int) -> Callable[[], CommandResult]:
+        return lambda: app.record_adherence(
+            plan_id, adherence="taking_as_prescribed", note=f"note {n}", ctx=now()
+        )
+
+    calls = [note(plans[n % 4], n) for n in range(12)]
+    with Holder(app, plans[0], queued=12) as holder:
+        results = in_threads(calls)
+    assert holder.result is not None
+    assert holder.result.version == 2
+
+    count_after, commands_after = batches()
+    assert (count_after - count_before, commands_after - commands_before) == (2, 13)
+    assert all(isinstance(r, CommandResult) for r in results), results
+    for plan_id in plans:
+        history = list(app.history(plan_id))
+        assert [e.originator_version for e in history] == list(range(1, len(history) + 1))
+        mine = [r for r in results if r.care_plan_id == plan_id]
+        # Each caller's version is the one its command's event was stored at, in the
+        # order the commands arrived.
+        notes = {e.originator_version: e.note for e in history[1:] if e.note != "holder"}
+        assert [notes[r.version] for r in mine] == [
+            f"note {n}" for n in range(12) if plans[n % 4] == plan_id
+        ]
+        # Read-your-writes: the audit trail already lists every entry of the batch.
+        entries, _ = audit_entries(careplan.views, care_plan_id=str(plan_id), limit=50)
+        assert len(entries) == len(history)
+    positions = [r.position for r in results]
+    assert len(set(positions)) == 12
+    assert None not in positions
+
+
+def test_a_refused_command_is_answered_alone_and_the_batch_goes_on(careplan: Careplan) -> None:
+    app = careplan.app
+    plan_id = app.open_care_plan("pt-group-refused", now()).care_plan_id
+
+    def adherence(value: str) -> Callable[[], CommandResult]:
+        return lambda: app.record_adherence(plan_id, adherence=value, ctx=now())
+
+    with Holder(app, plan_id, queued=3):
+        first, refused, third = in_threads(
+            [
+                adherence("taking_as_prescribed"),
+                adherence("sometimes"),
+                adherence("missed_some_doses"),
+            ]
+        )
+    assert isinstance(refused, InvalidValue)
+    assert (first.version, third.version) == (3, 4)
+    stored = [getattr(e, "adherence", None) for e in app.history(plan_id)]
+    assert stored == [None, "taking_as_prescribed", "taking_as_prescribed", "missed_some_doses"]
+
+
+def test_if_match_in_one_batch_lets_only_the_first_through(careplan: Careplan) -> None:
+    app = careplan.app
+    plan_id = app.open_care_plan("pt-group-if-match", now()).care_plan_id
+
+    def at_version(version: int) -> Callable[[], CommandResult]:
+        def call() -> CommandResult:
+            token = EXPECTED_VERSION.set(version)
+            try:
+                return app.record_adherence(plan_id, adherence="missed_some_doses", ctx=now())
+            finally:
+                EXPECTED_VERSION.reset(token)
+
+        return call
+
+    with Holder(app, plan_id, queued=2):
+        won, lost = in_threads([at_version(2), at_version(2)])
+    assert isinstance(won, CommandResult)
+    assert won.version == 3
+    assert isinstance(lost, StaleVersion)
+    assert len(list(app.history(plan_id))) == 3
+
+
+def test_another_process_writing_meanwhile_sends_the_batch_back_to_one_by_one(
+    careplan: Careplan, settings: Settings
+) -> None:
+    """The batch's transaction fails on the other writer's version; nothing of it is
+    stored, and each command is judged again on the plan as the other left it."""
+    app = careplan.app
+    plan_id = app.open_care_plan("pt-group-race", now()).care_plan_id
+    other = bootstrap(settings)  # a second process on the same store
+    judged: list[int] = []
+    try:
+
+        def act(plan: CarePlan) -> None:
+            judged.append(plan.version)
+            if len(judged) == 1:  # between this batch's read and its write
+                other.app.record_adherence(plan_id, adherence="missed_some_doses", ctx=now())
+            plan.record_adherence("taking_as_prescribed", now(), note="ours")
+
+        assert app.group_commit is not None
+        result = app.group_commit.run(plan_id, act, None)
+    finally:
+        other.close()
+    assert judged == [1, 2]
+    assert result.version == 3
+    stored = [(e.originator_version, getattr(e, "note", None)) for e in app.history(plan_id)]
+    assert stored == [(1, None), (2, None), (3, "ours")]
+
+
+@pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
+def test_with_group_commit_off_commands_run_alone(careplan: Careplan) -> None:
+    app = careplan.app
+    app.group_commit = None
+    plan_id = app.open_care_plan("pt-alone", now()).care_plan_id
+    count_before, _ = batches()
+    results = in_threads(
+        [
+            lambda: app.record_adherence(plan_id, adherence="missed_some_doses", ctx=now())
+            for _ in range(4)
+        ]
+    )
+    assert sorted(r.version for r in results) == [2, 3, 4, 5]
+    assert batches()[0] == count_before

@@ -1,0 +1,109 @@
+"""The views written in the events' own transaction, on both stores: what happens
+when every view is current, when one fails, and when one is behind."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from domain.values import Actor, CommandContext
+from projections.audit_trail import audit_entries
+from services.application import CommandResult
+from services.bootstrap import Careplan, bootstrap
+from services.settings import Settings
+
+NURSE = Actor("rn-lee", "clinician")
+
+
+def now() -> CommandContext:
+    return CommandContext(NURSE, datetime.now(UTC))
+
+
+def entries(careplan: Careplan, plan_id: Any) -> list[tuple[int, str]]:
+    rows, _ = audit_entries(careplan.views, care_plan_id=str(plan_id), limit=100)
+    return [(row["version"], row["type"]) for row in rows]
+
+
+def stored(careplan: Careplan, plan_id: Any) -> list[tuple[int, str]]:
+    return [(e.originator_version, type(e).__name__) for e in careplan.app.history(plan_id)]
+
+
+def positions(careplan: Careplan) -> dict[str, int]:
+    return careplan.views.positions(sorted(careplan.followers))
+
+
+def caught_up_afterwards(careplan: Careplan) -> list[CommandResult]:
+    """Record the catch-ups run after commits, still running them."""
+    calls: list[CommandResult] = []
+    make_visible = careplan.make_visible
+
+    def recording(result: CommandResult) -> None:
+        calls.append(result)
+        make_visible(result)
+
+    careplan.app.after_commit = recording
+    return calls
+
+
+def test_current_views_are_written_with_the_events_and_need_no_catch_up(
+    careplan: Careplan,
+) -> None:
+    plan_id = careplan.app.open_care_plan("pt-same-txn", now()).care_plan_id
+    afterwards = caught_up_afterwards(careplan)
+    result = careplan.app.record_adherence(plan_id, adherence="unknown", ctx=now())
+    assert afterwards == []
+    assert entries(careplan, plan_id) == stored(careplan, plan_id)
+    assert set(positions(careplan).values()) == {result.position}
+
+
+@pytest.mark.parametrize("failure", ["python", "sql"])
+def test_a_view_that_fails_leaves_the_events_stored_and_catches_up_after(
+    careplan: Careplan, failure: str
+) -> None:
+    """The savepoint undoes the failing view's part only; the command is stored and
+    answered, and the catch-up after the commit brings every view up."""
+    plan_id = careplan.app.open_care_plan("pt-view-fails", now()).care_plan_id
+    afterwards = caught_up_afterwards(careplan)
+    projection = careplan.followers["audit_trail"].projection
+    process = projection.process
+    failed: list[int] = []
+
+    def fails_once(event: Any, sql: Any, position: int) -> None:
+        process(event, sql, position)  # its rows are written, then undone
+        if not failed:
+            failed.append(position)
+            if failure == "sql":
+                sql.execute("SELECT * FROM no_such_table")
+            raise RuntimeError("view defect")
+
+    projection.process = fails_once  # type: ignore[method-assign]
+    result = careplan.app.record_adherence(plan_id, adherence="unknown", ctx=now())
+
+    assert failed == [result.position]
+    assert stored(careplan, plan_id)[-1] == (2, "AdherenceRecorded")
+    assert [r.position for r in afterwards] == [result.position]
+    assert entries(careplan, plan_id) == stored(careplan, plan_id)
+    assert set(positions(careplan).values()) == {result.position}
+
+
+def test_views_behind_another_process_are_caught_up_after_the_commit(
+    careplan: Careplan, settings: Settings
+) -> None:
+    plan_id = careplan.app.open_care_plan("pt-behind", now()).care_plan_id
+    external = settings.model_copy(
+        update={"projections": "external", "read_your_writes_timeout_seconds": 0}
+    )
+    other = bootstrap(external)  # another process writing, its views left to us
+    try:
+        other.app.record_adherence(plan_id, adherence="stopped", ctx=now())
+    finally:
+        other.close()
+    afterwards = caught_up_afterwards(careplan)
+    result = careplan.app.record_adherence(plan_id, adherence="unknown", ctx=now())
+
+    assert [r.position for r in afterwards] == [result.position]
+    assert entries(careplan, plan_id) == stored(careplan, plan_id)
+    assert [version for version, _ in stored(careplan, plan_id)] == [1, 2, 3]
+    assert set(positions(careplan).values()) == {result.position}
