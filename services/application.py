@@ -37,6 +37,7 @@ from domain.values import (
     UseContext,
 )
 from services.metrics import EVENTS
+from services.tracing import TRACEPARENT
 from services.transcodings import register_value_objects
 
 log = structlog.get_logger(__name__)
@@ -460,8 +461,10 @@ class CarePlans(Application[UUID]):
     def _commit(
         self, plan: CarePlan, warnings: list[Finding] | None = None, created_id: str | None = None
     ) -> CommandResult:
+        traceparent = TRACEPARENT.get()
         try:
-            recordings = self.save(plan)
+            # The recorder stores the request's traceparent beside the events (services.tracing).
+            recordings = self.save(plan, **({"traceparent": traceparent} if traceparent else {}))
         except IntegrityError:
             log.info("care_plan.concurrent_update", care_plan_id=str(plan.id))
             raise ConcurrentUpdate(plan.id) from None

@@ -37,10 +37,17 @@ SEND_TIMEOUT_SECONDS = 30.0
 
 
 def cloud_event_headers(
-    event: Any, source: str, schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI
+    event: Any,
+    source: str,
+    schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI,
+    traceparent: str | None = None,
 ) -> list[tuple[str, bytes]]:
     """CloudEvents 1.0 binary-mode headers; ``ce_id`` is fixed by plan and version, and
     ``ce_dataschema`` names the JSON Schema of the value (``infra/schemas/``).
+
+    ``traceparent`` is the W3C header of the request that wrote the event, when it
+    had one; the CloudEvents distributed-tracing extension uses the same name, so
+    tracing-aware consumers and Kafka instrumentation both pick it up.
     """
     plan_id = str(event.originator_id)
     headers = {
@@ -53,6 +60,8 @@ def cloud_event_headers(
         "ce_dataschema": schema_uri(type(event), schema_base_uri),
         "content-type": "application/json",
     }
+    if traceparent:
+        headers["traceparent"] = traceparent
     return [(name, value.encode()) for name, value in headers.items()]
 
 
@@ -147,6 +156,11 @@ class Relay:
         else:
             self.tracking.insert_tracking(Tracking(self.name, notification_id))
 
+    def _traceparents(self, after: int, upto: int) -> dict[int, str]:
+        """The stored traceparents of a batch (none from a recorder that keeps none)."""
+        lookup = getattr(self.recorder, "traceparents", None)
+        return lookup(after, upto) if lookup is not None else {}
+
     def publish_next_batch(self) -> int:
         """Publish the next batch; return how many events went out (0: caught up)."""
         start = self.position()
@@ -155,15 +169,19 @@ class Relay:
         )
         if not notifications:
             return 0
+        traces = self._traceparents(start, notifications[-1].id)
         futures = []
         for notification in notifications:
             event = self.mapper.to_domain_event(notification)
+            headers = cloud_event_headers(
+                event, self.source, self.schema_base_uri, traces.get(notification.id)
+            )
             futures.append(
                 self.producer.send(
                     self.topic,
                     key=str(event.originator_id).encode(),
                     value=encode_value(event),
-                    headers=cloud_event_headers(event, self.source, self.schema_base_uri),
+                    headers=headers,
                 )
             )
         self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
