@@ -5,6 +5,11 @@ It follows the notification log from its recorded position, sends a batch with
 records the new position. A crash in between republishes the batch: delivery is
 at-least-once, and ``ce_id`` is stable so consumers drop the duplicates.
 
+A failed batch (broker down, restarted, or refusing the producer) leaves the
+position where it was; with ``reconnect`` the relay then drops its producer and
+builds a new one before the next attempt, because a kafka-python producer whose
+broker lost its producer id stays failed for good.
+
 Without a tracking recorder it republishes history from a given position and
 records nothing, so the live relay's position is never disturbed.
 """
@@ -132,11 +137,15 @@ class Relay:
         name: str = RELAY_NAME,
         schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI,
         start_after: int = 0,
+        reconnect: Callable[[], KafkaProducer] | None = None,
+        send_timeout: float = SEND_TIMEOUT_SECONDS,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
         self.tracking = tracking
-        self.producer = producer
+        self.producer: KafkaProducer | None = producer
+        self.reconnect = reconnect
+        self.send_timeout = send_timeout
         self.topic = topic
         self.source = source
         self.batch_size = batch_size
@@ -156,6 +165,25 @@ class Relay:
         else:
             self.tracking.insert_tracking(Tracking(self.name, notification_id))
 
+    def _producer(self) -> KafkaProducer:
+        if self.producer is None:
+            if self.reconnect is None:
+                msg = "the relay's producer was dropped and it has no way to reconnect"
+                raise RuntimeError(msg)
+            self.producer = self.reconnect()
+            log.info("relay.reconnected")
+        return self.producer
+
+    def _drop_producer(self) -> None:
+        """Forget a producer after a failed batch; the next batch builds a new one."""
+        if self.reconnect is None or self.producer is None:
+            return
+        producer, self.producer = self.producer, None
+        try:
+            producer.close(timeout=0)  # its unacknowledged sends are republished anyway
+        except Exception as error:
+            log.warning("relay.close_failed", error=str(error))
+
     def _traceparents(self, after: int, upto: int) -> dict[int, str]:
         """The stored traceparents of a batch (none from a recorder that keeps none)."""
         lookup = getattr(self.recorder, "traceparents", None)
@@ -170,6 +198,7 @@ class Relay:
         if not notifications:
             return 0
         traces = self._traceparents(start, notifications[-1].id)
+        producer = self._producer()
         futures = []
         for notification in notifications:
             event = self.mapper.to_domain_event(notification)
@@ -177,16 +206,16 @@ class Relay:
                 event, self.source, self.schema_base_uri, traces.get(notification.id)
             )
             futures.append(
-                self.producer.send(
+                producer.send(
                     self.topic,
                     key=str(event.originator_id).encode(),
                     value=encode_value(event),
                     headers=headers,
                 )
             )
-        self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
+        producer.flush(timeout=self.send_timeout)
         for future in futures:
-            future.get(timeout=SEND_TIMEOUT_SECONDS)  # raises if the broker did not ack
+            future.get(timeout=self.send_timeout)  # raises if the broker did not ack
         self._advance(notifications[-1].id)
         log.info("relay.published", count=len(notifications), position=notifications[-1].id)
         return len(notifications)
@@ -208,6 +237,7 @@ class Relay:
                 if on_error is None:
                     raise
                 on_error(error)
+                self._drop_producer()
                 stop.wait(poll_seconds * 4)
                 continue
             published += count
@@ -218,5 +248,7 @@ class Relay:
         return published
 
     def close(self) -> None:
-        self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
-        self.producer.close(timeout=SEND_TIMEOUT_SECONDS)
+        if self.producer is None:
+            return
+        self.producer.flush(timeout=self.send_timeout)
+        self.producer.close(timeout=self.send_timeout)
