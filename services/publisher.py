@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 
 RELAY_NAME = "careplan.relay"
 SEND_TIMEOUT_SECONDS = 30.0
+ERROR_BACKOFF_SECONDS = 1.0
 
 
 def cloud_event_headers(
@@ -238,7 +239,7 @@ class Relay:
                     raise
                 on_error(error)
                 self._drop_producer()
-                stop.wait(poll_seconds * 4)
+                stop.wait(max(ERROR_BACKOFF_SECONDS, poll_seconds * 4))  # no hammering
                 continue
             published += count
             if count == 0:
