@@ -34,6 +34,7 @@ from services.event_json import (
     schema_uri,
     versioned_type,
 )
+from services.partitioning import KeyHashPartitioner
 
 log = structlog.get_logger(__name__)
 
@@ -88,6 +89,7 @@ def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
         # kafka-python wakes its sender on every send while two batches wait for a
         # partition, and on a slow machine that wake-up costs as much as the send.
         "batch_size": 1_048_576,
+        "partitioner": KeyHashPartitioner(),  # the default's partitions, hashed once per plan
         "retries": 10,
         "request_timeout_ms": 15_000,
     }
