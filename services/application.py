@@ -38,6 +38,7 @@ from domain.values import (
 )
 from services.group_commit import GroupCommit
 from services.metrics import EVENTS
+from services.tracing import TRACEPARENT
 from services.transcodings import register_value_objects
 from services.with_the_events import with_the_events
 
@@ -490,15 +491,19 @@ class CarePlans(Application[UUID]):
         self, plan: CarePlan, warnings: list[Finding] | None = None, created_id: str | None = None
     ) -> CommandResult:
         result = self.result_of(plan, warnings or [], created_id)
-        recorded = self.record(plan.collect_events())
+        events = plan.collect_events()
+        recorded = self.record(events, [TRACEPARENT.get()] * len(events))
         result = replace(result, position=max(recorded.positions.values(), default=None))
         if self.after_commit is not None and not recorded.views_current:
             self.after_commit(result)
         return result
 
-    def record(self, events: Sequence[CarePlan.Event]) -> Recorded:
+    def record(
+        self, events: Sequence[CarePlan.Event], traceparents: Sequence[str | None] = ()
+    ) -> Recorded:
         """Store events (of one plan or many) in one transaction, with the views when
-        they are up to date."""
+        they are up to date; ``traceparents`` (one per event, of the request that
+        wrote it) are stored beside them (services.tracing)."""
         if not events:
             return Recorded({}, views_current=True)
         current = False
@@ -516,7 +521,8 @@ class CarePlans(Application[UUID]):
 
         try:
             with with_the_events(views) if write_views else nullcontext():
-                recordings = self.events.put(events)
+                traced = {"traceparents": list(traceparents)} if any(traceparents) else {}
+                recordings = self.events.put(events, **traced)
         except IntegrityError:
             plans = sorted({str(e.originator_id) for e in events})
             log.info("care_plan.concurrent_update", care_plan_ids=plans)

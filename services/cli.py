@@ -11,13 +11,12 @@ from typing import Annotated
 
 import structlog
 import typer
-import uvicorn
+from kafka import KafkaProducer
 from rich.console import Console
 from rich.table import Table
 
 from projections.audit_trail import audit_entries
 from projections.current_medications import active_medications
-from services.api.app import create_app
 from services.audit_cli import audit
 from services.bootstrap import PROJECTIONS, Careplan, bootstrap
 from services.consumer_cli import consume
@@ -50,6 +49,12 @@ def start(settings: Settings | None = None) -> Careplan:
 @cli.command()
 def serve() -> None:
     """Serve the HTTP API (CAREPLAN_HOST, CAREPLAN_PORT)."""
+    # Imported here: the web stack takes a second to import, which every other
+    # command (a relay restarted after a crash above all) would otherwise pay.
+    import uvicorn  # noqa: PLC0415
+
+    from services.api.app import create_app  # noqa: PLC0415
+
     careplan = start()
     settings = careplan.settings
     store = "postgresql" if settings.uses_postgres else f"sqlite:{settings.sqlite_path}"
@@ -175,21 +180,28 @@ def relay_until(stop: threading.Event, settings: Settings, *, until_idle: bool) 
     careplan = start(settings)
     try:
         servers = settings.kafka_bootstrap_servers or ""
-        ensure_topic(
-            servers,
-            settings.kafka_topic,
-            partitions=settings.kafka_partitions,
-            replication_factor=settings.kafka_replication_factor,
-        )
+
+        def connect() -> KafkaProducer:
+            """The topic (again, should a broker have come back without it) and a producer."""
+            ensure_topic(
+                servers,
+                settings.kafka_topic,
+                partitions=settings.kafka_partitions,
+                replication_factor=settings.kafka_replication_factor,
+            )
+            return make_producer(servers)
+
         publisher = Relay(
             recorder=careplan.app.recorder,
             mapper=careplan.app.mapper,
             tracking=careplan.views.tracking,
-            producer=make_producer(servers),
+            producer=connect(),
             topic=settings.kafka_topic,
             source=settings.event_source,
             batch_size=settings.relay_batch_size,
             schema_base_uri=settings.schema_base_uri,
+            reconnect=connect,
+            send_timeout=settings.relay_send_timeout_seconds,
         )
         log.info("relay.started", topic=settings.kafka_topic, position=publisher.position())
         try:

@@ -36,6 +36,7 @@ import structlog
 from domain.care_plan import CarePlan
 from domain.errors import ConcurrentUpdate, StaleVersion
 from services.metrics import COMMAND_BATCH
+from services.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
     from services.application import CarePlans, CommandResult
@@ -164,8 +165,9 @@ class GroupCommit:
             # its command only once it is recorded.
             passed.append((command, app.result_of(plan, warnings, created_id)))
         events = [event for command, _ in passed for event in command.events]
+        traces = [command.context.get(TRACEPARENT) for command, _ in passed for _ in command.events]
         try:
-            recorded = app.record(events)
+            recorded = app.record(events, traces)
         except ConcurrentUpdate:
             log.info("group_commit.conflict_running_alone", commands=len(passed))
             return self._run_alone([command for command, _ in passed])

@@ -5,6 +5,11 @@ It follows the notification log from its recorded position, sends a batch with
 records the new position. A crash in between republishes the batch: delivery is
 at-least-once, and ``ce_id`` is stable so consumers drop the duplicates.
 
+A failed batch (broker down, restarted, or refusing the producer) leaves the
+position where it was; with ``reconnect`` the relay then drops its producer and
+builds a new one before the next attempt, because a kafka-python producer whose
+broker lost its producer id stays failed for good.
+
 Without a tracking recorder it republishes history from a given position and
 records nothing, so the live relay's position is never disturbed.
 """
@@ -29,18 +34,27 @@ from services.event_json import (
     schema_uri,
     versioned_type,
 )
+from services.partitioning import KeyHashPartitioner
 
 log = structlog.get_logger(__name__)
 
 RELAY_NAME = "careplan.relay"
 SEND_TIMEOUT_SECONDS = 30.0
+ERROR_BACKOFF_SECONDS = 1.0
 
 
 def cloud_event_headers(
-    event: Any, source: str, schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI
+    event: Any,
+    source: str,
+    schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI,
+    traceparent: str | None = None,
 ) -> list[tuple[str, bytes]]:
     """CloudEvents 1.0 binary-mode headers; ``ce_id`` is fixed by plan and version, and
     ``ce_dataschema`` names the JSON Schema of the value (``infra/schemas/``).
+
+    ``traceparent`` is the W3C header of the request that wrote the event, when it
+    had one; the CloudEvents distributed-tracing extension uses the same name, so
+    tracing-aware consumers and Kafka instrumentation both pick it up.
     """
     plan_id = str(event.originator_id)
     headers = {
@@ -53,6 +67,8 @@ def cloud_event_headers(
         "ce_dataschema": schema_uri(type(event), schema_base_uri),
         "content-type": "application/json",
     }
+    if traceparent:
+        headers["traceparent"] = traceparent
     return [(name, value.encode()) for name, value in headers.items()]
 
 
@@ -69,6 +85,11 @@ def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
         "enable_idempotence": True,
         "max_in_flight_requests_per_connection": 1,
         "linger_ms": 5,
+        # Room for a whole relay batch per partition: with one request in flight,
+        # kafka-python wakes its sender on every send while two batches wait for a
+        # partition, and on a slow machine that wake-up costs as much as the send.
+        "batch_size": 1_048_576,
+        "partitioner": KeyHashPartitioner(),  # the default's partitions, hashed once per plan
         "retries": 10,
         "request_timeout_ms": 15_000,
     }
@@ -123,11 +144,15 @@ class Relay:
         name: str = RELAY_NAME,
         schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI,
         start_after: int = 0,
+        reconnect: Callable[[], KafkaProducer] | None = None,
+        send_timeout: float = SEND_TIMEOUT_SECONDS,
     ) -> None:
         self.recorder = recorder
         self.mapper = mapper
         self.tracking = tracking
-        self.producer = producer
+        self.producer: KafkaProducer | None = producer
+        self.reconnect = reconnect
+        self.send_timeout = send_timeout
         self.topic = topic
         self.source = source
         self.batch_size = batch_size
@@ -147,6 +172,30 @@ class Relay:
         else:
             self.tracking.insert_tracking(Tracking(self.name, notification_id))
 
+    def _producer(self) -> KafkaProducer:
+        if self.producer is None:
+            if self.reconnect is None:
+                msg = "the relay's producer was dropped and it has no way to reconnect"
+                raise RuntimeError(msg)
+            self.producer = self.reconnect()
+            log.info("relay.reconnected")
+        return self.producer
+
+    def _drop_producer(self) -> None:
+        """Forget a producer after a failed batch; the next batch builds a new one."""
+        if self.reconnect is None or self.producer is None:
+            return
+        producer, self.producer = self.producer, None
+        try:
+            producer.close(timeout=0)  # its unacknowledged sends are republished anyway
+        except Exception as error:
+            log.warning("relay.close_failed", error=str(error))
+
+    def _traceparents(self, after: int, upto: int) -> dict[int, str]:
+        """The stored traceparents of a batch (none from a recorder that keeps none)."""
+        lookup = getattr(self.recorder, "traceparents", None)
+        return lookup(after, upto) if lookup is not None else {}
+
     def publish_next_batch(self) -> int:
         """Publish the next batch; return how many events went out (0: caught up)."""
         start = self.position()
@@ -155,20 +204,25 @@ class Relay:
         )
         if not notifications:
             return 0
+        traces = self._traceparents(start, notifications[-1].id)
+        producer = self._producer()
         futures = []
         for notification in notifications:
             event = self.mapper.to_domain_event(notification)
+            headers = cloud_event_headers(
+                event, self.source, self.schema_base_uri, traces.get(notification.id)
+            )
             futures.append(
-                self.producer.send(
+                producer.send(
                     self.topic,
                     key=str(event.originator_id).encode(),
                     value=encode_value(event),
-                    headers=cloud_event_headers(event, self.source, self.schema_base_uri),
+                    headers=headers,
                 )
             )
-        self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
+        producer.flush(timeout=self.send_timeout)
         for future in futures:
-            future.get(timeout=SEND_TIMEOUT_SECONDS)  # raises if the broker did not ack
+            future.get(timeout=self.send_timeout)  # raises if the broker did not ack
         self._advance(notifications[-1].id)
         log.info("relay.published", count=len(notifications), position=notifications[-1].id)
         return len(notifications)
@@ -190,7 +244,8 @@ class Relay:
                 if on_error is None:
                     raise
                 on_error(error)
-                stop.wait(poll_seconds * 4)
+                self._drop_producer()
+                stop.wait(max(ERROR_BACKOFF_SECONDS, poll_seconds * 4))  # no hammering
                 continue
             published += count
             if count == 0:
@@ -200,5 +255,7 @@ class Relay:
         return published
 
     def close(self) -> None:
-        self.producer.flush(timeout=SEND_TIMEOUT_SECONDS)
-        self.producer.close(timeout=SEND_TIMEOUT_SECONDS)
+        if self.producer is None:
+            return
+        self.producer.flush(timeout=self.send_timeout)
+        self.producer.close(timeout=self.send_timeout)

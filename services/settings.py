@@ -78,7 +78,12 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1)
     event_source: str = "urn:careplan"
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
-    relay_poll_seconds: float = Field(default=0.5, gt=0)
+    relay_poll_seconds: float = Field(
+        default=0.1, gt=0, description="Idle wait between reads of the log: bounds the latency."
+    )
+    relay_send_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long the relay waits for a batch's acknowledgements."
+    )
     schema_base_uri: str = Field(
         default=DEFAULT_SCHEMA_BASE_URI,
         pattern=r"^[a-z][a-z0-9+.-]*://",

@@ -33,7 +33,10 @@ def run_until_signalled(work: Callable[[threading.Event], T], poll_seconds: floa
         worker = threading.Thread(target=target, name="careplan-worker")
         worker.start()  # inherits the blocked mask: only sigtimedwait sees the signals
         while worker.is_alive():
-            if signal.sigtimedwait(STOP_SIGNALS, poll_seconds) is not None:
+            received = signal.sigtimedwait(STOP_SIGNALS, poll_seconds)
+            # After SIGSTOP/SIGCONT (a paused container, a debugger) CPython can return
+            # a struct of garbage instead of None: only a real stop signal stops.
+            if received is not None and received.si_signo in STOP_SIGNALS:
                 stop.set()
         worker.join()
     finally:

@@ -7,6 +7,8 @@
   else 412 (``care_plan.version_mismatch``); without it a writer that lost a race
   runs again on the plan as it now stands.
 - ``ETag: "<version>"`` on every answer that carries the plan's version.
+- ``traceparent`` (W3C): stored with the command's events and sent on their Kafka
+  messages (``services.tracing``); a malformed one is ignored.
 - Every read (GET) by an authenticated actor goes to the read-access log, off the
   request path (``services.access_log``), with ``X-Purpose-Of-Use`` if given.
 
@@ -30,6 +32,7 @@ from services.application import EXPECTED_VERSION
 from services.bootstrap import Careplan
 from services.idempotency import Answer, Claimed, Refused, fingerprint
 from services.tokens import Caller, TokenError
+from services.tracing import TRACEPARENT, valid_traceparent
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft allows
@@ -71,9 +74,11 @@ class CommandRoute(APIRoute):
 
         async def run(request: Request) -> Response:
             token = EXPECTED_VERSION.set(expected_version(request.headers.get("if-match")))
+            trace = TRACEPARENT.set(valid_traceparent(request.headers.get("traceparent")))
             try:
                 return with_etag(await handle(request))
             finally:
+                TRACEPARENT.reset(trace)
                 EXPECTED_VERSION.reset(token)
 
         async def read(request: Request) -> Response:

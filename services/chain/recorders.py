@@ -2,6 +2,10 @@
 transaction as the event (PostgreSQL and SQLite alike): an event is never stored
 without its link, nor a link without its event.
 
+They also keep the ``traceparent`` of the request that wrote an event
+(``services.tracing``), by notification id, in the same transaction: per-event
+metadata outside the payload, so events and their schemas do not change.
+
 Selected through the library's ``APPLICATION_RECORDER_TOPIC`` setting (see
 ``services.store``). The previous link is read inside the transaction; a writer
 racing for the same version fails on the events' primary key and rolls back its
@@ -23,12 +27,20 @@ from services.chain.links import GENESIS, link
 from services.with_the_events import run_with_the_events
 
 CHAIN_TABLE = "careplan_event_chain"
+TRACE_TABLE = "careplan_event_trace"
 SQLITE_PREVIOUS = (
     "SELECT link FROM careplan_event_chain WHERE originator_id = ? AND originator_version = ?"
 )
 SQLITE_INSERT = (
     "INSERT OR IGNORE INTO careplan_event_chain (originator_id, originator_version, link) "
     "VALUES (?, ?, ?)"
+)
+SQLITE_TRACE_INSERT = (
+    "INSERT INTO careplan_event_trace (notification_id, traceparent) VALUES (?, ?)"
+)
+SQLITE_TRACE_SELECT = (
+    "SELECT notification_id, traceparent FROM careplan_event_trace "
+    "WHERE notification_id > ? AND notification_id <= ?"
 )
 
 
@@ -71,6 +83,25 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 "link char(64) NOT NULL, PRIMARY KEY (originator_id, originator_version))"
             ).format(table=self.chain_table)
         )
+        self.trace_table = Identifier(self.datastore.schema, TRACE_TABLE)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {table} ("
+                "notification_id bigint PRIMARY KEY, traceparent text NOT NULL)"
+            ).format(table=self.trace_table)
+        )
+
+    def traceparents(self, after: int, upto: int) -> dict[int, str]:
+        """The traceparents stored for notifications ``after`` < id <= ``upto``."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL(
+                    "SELECT notification_id, traceparent FROM {table} "
+                    "WHERE notification_id > %s AND notification_id <= %s"
+                ).format(table=self.trace_table),
+                (after, upto),
+            )
+            return {int(r["notification_id"]): str(r["traceparent"]) for r in curs.fetchall()}
 
     def _heads(
         self, chain: Any, stored_events: Sequence[StoredEvent]
@@ -132,6 +163,20 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 ).format(table=self.chain_table),
                 [(UUID(plan), version, value) for plan, version, value in rows],
             )
+            traced = [
+                (notification_id, traceparent)
+                for notification_id, traceparent in zip(
+                    ids or [], kwargs.get("traceparents") or [], strict=False
+                )
+                if traceparent
+            ]
+            if traced:
+                chain.executemany(
+                    SQL(
+                        "INSERT INTO {table} (notification_id, traceparent) VALUES (%s, %s)"
+                    ).format(table=self.trace_table),
+                    traced,
+                )
 
             def last_before() -> int:
                 chain.execute(
@@ -155,7 +200,15 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
             "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, "
             "link TEXT NOT NULL, PRIMARY KEY (originator_id, originator_version))",
+            f"CREATE TABLE IF NOT EXISTS {TRACE_TABLE} ("
+            "notification_id INTEGER PRIMARY KEY, traceparent TEXT NOT NULL)",
         ]
+
+    def traceparents(self, after: int, upto: int) -> dict[int, str]:
+        """The traceparents stored for notifications ``after`` < id <= ``upto``."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(SQLITE_TRACE_SELECT, (after, upto))
+            return {int(r[0]): str(r[1]) for r in c.fetchall()}
 
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -177,6 +230,11 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
 
         for plan, version, value in _links(stored_events, previous_of, earlier):
             c.execute(SQLITE_INSERT, (UUID(plan).hex, version, value))
+        for notification_id, traceparent in zip(
+            ids or [], kwargs.get("traceparents") or [], strict=False
+        ):
+            if traceparent:
+                c.execute(SQLITE_TRACE_INSERT, (notification_id, traceparent))
 
         def last_before() -> int:
             c.execute(

@@ -20,6 +20,7 @@ from services.application import EXPECTED_VERSION, CarePlans, CommandResult
 from services.bootstrap import Careplan, bootstrap
 from services.metrics import REGISTRY
 from services.settings import Settings
+from services.tracing import TRACEPARENT
 
 NURSE = Actor("rn-lee", "clinician")
 
@@ -215,3 +216,24 @@ def test_with_group_commit_off_commands_run_alone(careplan: Careplan) -> None:
     )
     assert sorted(r.version for r in results) == [2, 3, 4, 5]
     assert batches()[0] == count_before
+
+
+def test_each_command_in_a_batch_keeps_its_own_traceparent(careplan: Careplan) -> None:
+    app = careplan.app
+    plan_id = app.open_care_plan("pt-group-trace", now()).care_plan_id
+    traces = [f"00-{n:032x}-{n:016x}-01" for n in (1, 2)] + [None]
+
+    def traced(trace: str | None) -> Callable[[], CommandResult]:
+        def call() -> CommandResult:
+            token = TRACEPARENT.set(trace)
+            try:
+                return app.record_adherence(plan_id, adherence="unknown", ctx=now())
+            finally:
+                TRACEPARENT.reset(token)
+
+        return call
+
+    with Holder(app, plan_id, queued=3):
+        results = in_threads([traced(trace) for trace in traces])
+    stored = app.recorder.traceparents(0, max(r.position for r in results))  # type: ignore[attr-defined]
+    assert [stored.get(r.position) for r in results] == traces

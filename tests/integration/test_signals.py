@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,6 +32,37 @@ def test_an_error_in_the_worker_reaches_the_caller() -> None:
 
     with pytest.raises(ValueError, match="boom"):
         run_until_signalled(broken)
+
+
+PAUSABLE = """
+import threading, time
+from services.signals import run_until_signalled
+
+def loop(stop: threading.Event) -> str:
+    print("running", flush=True)
+    ends = time.monotonic() + 1.5
+    while not stop.wait(0.01):
+        if time.monotonic() > ends:
+            return "ran to its end"
+    return "stopped"
+
+print(run_until_signalled(loop), flush=True)
+"""
+
+
+def test_a_paused_and_resumed_worker_loop_keeps_running() -> None:
+    """SIGSTOP then SIGCONT (``docker pause``, a debugger) is no request to stop."""
+    worker = subprocess.Popen(
+        [sys.executable, "-c", PAUSABLE], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    assert worker.stdout is not None
+    assert worker.stdout.readline().strip() == "running"
+    time.sleep(0.3)
+    worker.send_signal(signal.SIGSTOP)
+    time.sleep(0.3)
+    worker.send_signal(signal.SIGCONT)
+    out, _ = worker.communicate(timeout=20)
+    assert out.strip() == "ran to its end"
 
 
 def wait_for(text: str, log: Path, timeout: float = 30.0) -> None:
