@@ -29,6 +29,7 @@ from domain.care_plan import CarePlan
 from domain.errors import InvalidValue
 from projections.audit_trail import summarise
 from services.application import CarePlans
+from services.gc_pause import collector_paused
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,17 @@ def replay(
     clinical_at: datetime | None = None,
 ) -> Replay:
     """Exactly one of ``version``, ``known_at``, ``clinical_at`` (none: now)."""
+    with collector_paused():
+        return _replay(app, plan_id, version, known_at, clinical_at)
+
+
+def _replay(
+    app: CarePlans,
+    plan_id: UUID | str,
+    version: int | None,
+    known_at: datetime | None,
+    clinical_at: datetime | None,
+) -> Replay:
     given = [name for name, value in _points(version, known_at, clinical_at) if value is not None]
     if len(given) > 1:
         raise InvalidValue(
