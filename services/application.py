@@ -37,6 +37,8 @@ from domain.values import (
     UseContext,
 )
 from services.metrics import EVENTS
+from services.snapshots.plans import DEFAULT_INTERVAL, PlanSnapshots
+from services.snapshots.store import snapshot_store
 from services.transcodings import register_value_objects
 
 log = structlog.get_logger(__name__)
@@ -71,11 +73,20 @@ class CarePlans(Application[UUID]):
         env: Mapping[str, str] | None = None,
         formulary: Formulary | None = None,
         regulations: Regulations | None = None,
+        snapshot_interval: int = DEFAULT_INTERVAL,
     ):
         super().__init__(env)
         #: What the rules know about drugs and the law; bootstrap passes the configured files.
         self.formulary = formulary or load_formulary()
         self.regulations = regulations or default_regulations()
+        #: A cache of folded states for replay (services.snapshots); not the library's
+        #: snapshot store, whose encoding does not give the same plan back.
+        self.plan_snapshots = PlanSnapshots(
+            snapshot_store(getattr(self.factory, "datastore", None)),
+            snapshot_interval,
+        )
+        if snapshot_interval > 0 and self.env.get("CREATE_TABLE", "y").lower() not in ("n", "no"):
+            self.plan_snapshots.store.create_table()
         self._locks_guard = threading.Lock()
         self._plan_locks: dict[UUID, threading.Lock] = {}
 
@@ -425,13 +436,27 @@ class CarePlans(Application[UUID]):
         assert isinstance(plan, CarePlan)
         return plan
 
-    def history(self, plan_id: UUID | str, up_to: int | None = None) -> Iterator[CarePlan.Event]:
-        """Every stored event of the plan (up to a version), oldest first: the source of truth."""
+    def history(
+        self, plan_id: UUID | str, up_to: int | None = None, after: int = 0
+    ) -> Iterator[CarePlan.Event]:
+        """Every stored event of the plan (up to a version, after another), oldest first:
+        the source of truth."""
         uuid = care_plan_id(plan_id)
-        events = list(self.events.get(uuid, lte=up_to))
-        if not events:
+        events = list(self.events.get(uuid, gt=after or None, lte=up_to))
+        if not events and not after:
             raise CarePlanNotFound(uuid)
         yield from events  # type: ignore[misc]
+
+    def state_at(self, plan_id: UUID | str, version: int) -> tuple[CarePlan, list[CarePlan.Event]]:
+        """The plan at ``version`` (or its last, if lower), from the newest snapshot at or
+        below it; with the events folded after that snapshot (all of them without one)."""
+        uuid = care_plan_id(plan_id)
+        start = self.plan_snapshots.load(uuid, version)
+        events = list(self.history(uuid, up_to=version, after=start.version if start else 0))
+        plan = fold(start, events)
+        if plan is None:
+            raise CarePlanNotFound(uuid)
+        return plan, events
 
     # -- the writer path ------------------------------------------------------
 
@@ -483,7 +508,21 @@ class CarePlans(Application[UUID]):
         )
         if self.after_commit is not None:
             self.after_commit(result)
+        if self.plan_snapshots.due(plan.version - len(recordings), plan.version):
+            self._take_snapshot(plan.id, plan.version)
         return result
+
+    def _take_snapshot(self, plan_id: UUID, version: int) -> None:
+        """The state at ``version`` as folded from the store (from the previous snapshot
+        on): not the command's plan, whose events were never decoded. Two writers may
+        both take it; the store keeps one, and either way the command has succeeded."""
+        try:
+            plan, _ = self.state_at(plan_id, version)
+        except Exception:
+            log.warning("snapshot.not_taken", care_plan_id=str(plan_id), exc_info=True)
+            return
+        if plan.version == version:
+            self.plan_snapshots.save(plan)
 
 
 def fold(plan: Any, events: Iterable[Any]) -> Any:
