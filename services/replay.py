@@ -31,14 +31,21 @@ from projections.audit_trail import summarise
 from services.application import CarePlans
 from services.gc_pause import collector_paused
 
+#: Where "now" is asked as a version: above any plan's last.
+_LATEST = 2**62
+
 
 @dataclass(frozen=True)
 class Replay:
-    """The plan at a point, and the events that led there."""
+    """The plan at a point, and the events that led there (all, or the page asked for)."""
 
     question: str
     plan: CarePlan | None  # None: the plan did not exist yet at that point
     events: list[CarePlan.Event]
+    #: How many events led there, whatever the page holds.
+    events_total: int = 0
+    #: The ``events_before`` of the page before this one; None when this is the first.
+    earlier: int | None = None
 
 
 def replay(
@@ -48,10 +55,17 @@ def replay(
     version: int | None = None,
     known_at: datetime | None = None,
     clinical_at: datetime | None = None,
+    events_limit: int | None = None,
+    events_before: int | None = None,
 ) -> Replay:
-    """Exactly one of ``version``, ``known_at``, ``clinical_at`` (none: now)."""
+    """Exactly one of ``version``, ``known_at``, ``clinical_at`` (none: now). The events
+    that led there are all returned unless ``events_limit`` asks for the last ones
+    (before version ``events_before``): a plan's state at a version is then found
+    from a snapshot and a few events, without reading the whole record."""
+    if events_limit is not None and events_limit < 1:
+        raise InvalidValue("replay.invalid_limit", "Ask for at least one event.")
     with collector_paused():
-        return _replay(app, plan_id, version, known_at, clinical_at)
+        return _replay(app, plan_id, version, known_at, clinical_at, events_limit, events_before)
 
 
 def _replay(
@@ -60,6 +74,8 @@ def _replay(
     version: int | None,
     known_at: datetime | None,
     clinical_at: datetime | None,
+    limit: int | None,
+    before: int | None,
 ) -> Replay:
     given = [name for name, value in _points(version, known_at, clinical_at) if value is not None]
     if len(given) > 1:
@@ -69,34 +85,72 @@ def _replay(
     if version is not None:
         if version < 1:
             raise InvalidValue("replay.invalid_version", "Versions start at 1.")
-        chosen = list(app.history(plan_id, up_to=version))  # only what is needed
-        return Replay(f"at version {version}", _fold(chosen)[0], chosen)
+        return _at_version(app, plan_id, version, f"at version {version}", limit, before)
+    if known_at is None and clinical_at is None:
+        return _at_version(app, plan_id, _LATEST, "now", limit, before)
+    # Both need every event's time, which is inside its stored state: all are read.
     history = list(app.history(plan_id))
     if known_at is not None:
         _require_zone(known_at)
         chosen = [e for e in history if e.timestamp <= known_at]
-        return Replay(f"as known at {known_at.isoformat()}", _fold(chosen)[0], chosen)
-    if clinical_at is not None:
-        _require_zone(clinical_at)
-        corrections = [e for e in history if isinstance(e, CarePlan.EntryMarkedInError)]
-        in_error = {e.entry_version for e in corrections}
-        # What never was: prescriptions and follow-ups entered in error, and all about them.
-        never = {
-            e.subject_id
-            for e in corrections
-            if e.entry_type in ("MedicationPrescribed", "FollowUpScheduled")
-        }
-        chosen = [
-            e
-            for e in history
-            if e.occurred_at <= clinical_at
-            and e.originator_version not in in_error
-            and not isinstance(e, CarePlan.EntryMarkedInError)
-            and not ({_subject(e), getattr(e, "prescription_id", None)} & never)
-        ]
-        plan, applied = _fold(chosen, clinical=True)
-        return Replay(f"as it was on {clinical_at.isoformat()}", plan, applied)
-    return Replay("now", _fold(history)[0], history)
+        return _paged(
+            f"as known at {known_at.isoformat()}", _fold(chosen)[0], chosen, limit, before
+        )
+    assert clinical_at is not None
+    _require_zone(clinical_at)
+    corrections = [e for e in history if isinstance(e, CarePlan.EntryMarkedInError)]
+    in_error = {e.entry_version for e in corrections}
+    # What never was: prescriptions and follow-ups entered in error, and all about them.
+    never = {
+        e.subject_id
+        for e in corrections
+        if e.entry_type in ("MedicationPrescribed", "FollowUpScheduled")
+    }
+    chosen = [
+        e
+        for e in history
+        if e.occurred_at <= clinical_at
+        and e.originator_version not in in_error
+        and not isinstance(e, CarePlan.EntryMarkedInError)
+        and not ({_subject(e), getattr(e, "prescription_id", None)} & never)
+    ]
+    plan, applied = _fold(chosen, clinical=True)
+    return _paged(f"as it was on {clinical_at.isoformat()}", plan, applied, limit, before)
+
+
+def _at_version(
+    app: CarePlans,
+    plan_id: UUID | str,
+    version: int,
+    question: str,
+    limit: int | None,
+    before: int | None,
+) -> Replay:
+    """Every event up to the version led there, so the page is a range of versions:
+    the events folded after the snapshot are reused, and only the rest of the page
+    is read."""
+    plan, folded = app.state_at(plan_id, version)
+    top = plan.version
+    upper = top if before is None else max(0, min(top, before - 1))
+    lower = 0 if limit is None else max(0, upper - limit)  # the page: (lower, upper]
+    page = [e for e in folded if lower < e.originator_version <= upper]
+    first_folded = folded[0].originator_version if folded else top + 1
+    if lower < upper and lower + 1 < first_folded:
+        page = [*app.history(plan_id, up_to=min(upper, first_folded - 1), after=lower), *page]
+    return Replay(question, plan, page, top, lower + 1 if lower > 0 else None)
+
+
+def _paged(
+    question: str,
+    plan: CarePlan | None,
+    events: list[CarePlan.Event],
+    limit: int | None,
+    before: int | None,
+) -> Replay:
+    kept = [e for e in events if before is None or e.originator_version < before]
+    page = kept if limit is None else kept[-limit:]
+    earlier = page[0].originator_version if len(page) < len(kept) else None
+    return Replay(question, plan, page, len(events), earlier)
 
 
 def _fold(
@@ -137,15 +191,8 @@ def document(result: Replay) -> dict[str, Any]:
     """The replayed state as auditors read it (JSON-ready)."""
     plan = result.plan
     acknowledged = [
-        {
-            "subject_id": e.subject_id,
-            "code": e.code,
-            "justification": e.justification,
-            "by": e.actor.id,
-            "at": e.occurred_at.isoformat(),
-        }
-        for e in result.events
-        if isinstance(e, CarePlan.SafetyWarningAcknowledged)
+        {"subject_id": subject, "code": code, "justification": why, "by": by, "at": at.isoformat()}
+        for subject, code, why, by, at in (plan.acknowledgement_log if plan else [])
     ]
     return {
         "question": result.question,
@@ -174,6 +221,8 @@ def document(result: Replay) -> dict[str, Any]:
             for subject, code in (plan.pending_acknowledgements if plan else {})
         ],
         "acknowledged_warnings": acknowledged,
+        "events_total": result.events_total,
+        "earlier_events_before": result.earlier,
         "events": [
             {
                 "version": e.originator_version,
