@@ -85,8 +85,8 @@ class CarePlans(Application[UUID]):
             snapshot_store(getattr(self.factory, "datastore", None)),
             snapshot_interval,
         )
-        if snapshot_interval > 0 and self.env.get("CREATE_TABLE", "y").lower() not in ("n", "no"):
-            self.plan_snapshots.store.create_table()
+        if snapshot_interval > 0:
+            self.plan_snapshots.create_table()
         self._locks_guard = threading.Lock()
         self._plan_locks: dict[UUID, threading.Lock] = {}
 

@@ -32,6 +32,15 @@ class PlanSnapshots:
         self.store = store
         self.interval = interval
 
+    def create_table(self) -> None:
+        """Like the views' tables, the service's own: declared at every start, also by
+        the role that may only append events (infra/postgres). A role that may not
+        create it gets no snapshots, and replays as before."""
+        try:
+            self.store.create_table()
+        except Exception:
+            log.warning("snapshot.table_not_created", exc_info=True)
+
     def due(self, before: int, after: int) -> bool:
         """Did a save from version ``before`` to ``after`` cross a multiple of the interval?"""
         return self.interval > 0 and after // self.interval > before // self.interval

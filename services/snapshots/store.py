@@ -28,6 +28,9 @@ class SnapshotStore(Protocol):
 
     def put(self, plan_id: UUID, version: int, fingerprint: str, state: bytes) -> None: ...
 
+    def all_of(self, plan_id: UUID, fingerprint: str) -> list[tuple[int, bytes]]:
+        """Every snapshot of the plan by this code, oldest first (for checking them)."""
+
     def clear(self, plan_id: UUID | None = None) -> int:
         """Delete the snapshots of one plan or of all; returns how many."""
 
@@ -70,6 +73,18 @@ class PostgresSnapshots:
             )
             row = cursor.fetchone()
         return (int(row["originator_version"]), bytes(row["state"])) if row else None
+
+    def all_of(self, plan_id: UUID, fingerprint: str) -> list[tuple[int, bytes]]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                SQL(
+                    "SELECT originator_version, state FROM {table} WHERE originator_id = %s "
+                    "AND fingerprint = %s ORDER BY originator_version"
+                ).format(table=self.table),
+                (plan_id, fingerprint),
+            )
+            rows = cursor.fetchall()
+        return [(int(row["originator_version"]), bytes(row["state"])) for row in rows]
 
     def put(self, plan_id: UUID, version: int, fingerprint: str, state: bytes) -> None:
         with self.datastore.transaction(commit=True) as cursor:
@@ -116,6 +131,16 @@ class SQLiteSnapshots:
             row = cursor.fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
 
+    def all_of(self, plan_id: UUID, fingerprint: str) -> list[tuple[int, bytes]]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT originator_version, state FROM {TABLE} WHERE originator_id = ? "  # noqa: S608 (our table)
+                "AND fingerprint = ? ORDER BY originator_version",
+                (plan_id.hex, fingerprint),
+            )
+            rows = cursor.fetchall()
+        return [(int(row[0]), bytes(row[1])) for row in rows]
+
     def put(self, plan_id: UUID, version: int, fingerprint: str, state: bytes) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(
@@ -154,6 +179,14 @@ class MemorySnapshots:
                 if plan == plan_id and taken_by == fingerprint and version <= at_most
             ]
         return max(found, key=lambda row: row[0]) if found else None
+
+    def all_of(self, plan_id: UUID, fingerprint: str) -> list[tuple[int, bytes]]:
+        with self._lock:
+            return sorted(
+                (version, state)
+                for (plan, version, taken_by), state in self._rows.items()
+                if plan == plan_id and taken_by == fingerprint
+            )
 
     def put(self, plan_id: UUID, version: int, fingerprint: str, state: bytes) -> None:
         with self._lock:
