@@ -447,13 +447,21 @@ class CarePlans(Application[UUID]):
             raise CarePlanNotFound(uuid)
         yield from events  # type: ignore[misc]
 
-    def state_at(self, plan_id: UUID | str, version: int) -> tuple[CarePlan, list[CarePlan.Event]]:
+    def state_at(
+        self, plan_id: UUID | str, version: int, also: range | None = None
+    ) -> tuple[CarePlan, list[CarePlan.Event]]:
         """The plan at ``version`` (or its last, if lower), from the newest snapshot at or
-        below it; with the events folded after that snapshot (all of them without one)."""
+        below it; with the events read: those folded after the snapshot (all without
+        one) and, when they meet, the versions ``also`` asked for too: one query
+        instead of two for a caller that needs both."""
         uuid = care_plan_id(plan_id)
         start = self.plan_snapshots.load(uuid, version)
-        events = list(self.history(uuid, up_to=version, after=start.version if start else 0))
-        plan = fold(start, events)
+        after = start.version if start else 0
+        first = after
+        if also is not None and also and also.stop > after:
+            first = min(after, also.start - 1)
+        events = list(self.history(uuid, up_to=version, after=first))
+        plan = fold(start, (e for e in events if e.originator_version > after))
         if plan is None:
             raise CarePlanNotFound(uuid)
         return plan, events

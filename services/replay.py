@@ -129,15 +129,24 @@ def _at_version(
     """Every event up to the version led there, so the page is a range of versions:
     the events folded after the snapshot are reused, and only the rest of the page
     is read."""
-    plan, folded = app.state_at(plan_id, version)
+    plan, read = app.state_at(plan_id, version, also=_page(version, limit, before))
     top = plan.version
+    wanted = _page(top, limit, before)  # the same, unless the version was beyond the last
+    page = [e for e in read if e.originator_version in wanted]
+    first_read = read[0].originator_version if read else top + 1
+    if wanted and wanted.start < first_read:
+        earlier = app.history(
+            plan_id, up_to=min(wanted.stop, first_read) - 1, after=wanted.start - 1
+        )
+        page = [*earlier, *page]
+    return Replay(question, plan, page, top, wanted.start if wanted.start > 1 else None)
+
+
+def _page(top: int, limit: int | None, before: int | None) -> range:
+    """The versions of the page: the last ``limit`` up to ``top``, before ``before``."""
     upper = top if before is None else max(0, min(top, before - 1))
-    lower = 0 if limit is None else max(0, upper - limit)  # the page: (lower, upper]
-    page = [e for e in folded if lower < e.originator_version <= upper]
-    first_folded = folded[0].originator_version if folded else top + 1
-    if lower < upper and lower + 1 < first_folded:
-        page = [*app.history(plan_id, up_to=min(upper, first_folded - 1), after=lower), *page]
-    return Replay(question, plan, page, top, lower + 1 if lower > 0 else None)
+    lower = 0 if limit is None else max(0, upper - limit)
+    return range(lower + 1, upper + 1)
 
 
 def _paged(

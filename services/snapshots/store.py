@@ -62,7 +62,9 @@ class PostgresSnapshots:
             )
 
     def latest(self, plan_id: UUID, at_most: int, fingerprint: str) -> tuple[int, bytes] | None:
-        with self.datastore.transaction(commit=False) as cursor:
+        """One round trip, as the library reads events: an autocommit connection and a
+        prepared statement, no transaction around a single read."""
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
             cursor.execute(
                 SQL(
                     "SELECT originator_version, state FROM {table} WHERE originator_id = %s "
@@ -70,6 +72,7 @@ class PostgresSnapshots:
                     "ORDER BY originator_version DESC LIMIT 1"
                 ).format(table=self.table),
                 (plan_id, fingerprint, at_most),
+                prepare=True,
             )
             row = cursor.fetchone()
         return (int(row["originator_version"]), bytes(row["state"])) if row else None
