@@ -8,7 +8,8 @@ replay is timed with the answer built (``document``), as the API returns it:
   there, from the newest snapshot (one every 100 events, taken by the commands);
 - the same with snapshots off: every event up to the version decoded and folded;
 - every event in the answer (what the CLI prints), with snapshots;
-- as known at a random time (reads every event: the times are inside them).
+- as known at a random time, and as it was on a random day (both read every
+  event: the times they filter on are inside the events).
 
 The baseline is reading all the plan's rows with one plain query, so the ratio
 says what decoding and folding cost. CPU time is shown beside wall time: the
@@ -137,6 +138,8 @@ def measure(careplan: Careplan, plan: str, samples: int) -> dict[str, tuple[list
     app.plan_snapshots.interval = interval
     results["version, every event (CLI)"] = each(lambda v: replay(app, plan, version=v), versions)
     results["as known at a random time"] = each(lambda t: replay(app, plan, known_at=t), moments)
+    as_it_was = lambda t: replay(app, plan, clinical_at=t, events_limit=PAGE)  # noqa: E731
+    results[f"as it was on a random day, last {PAGE}"] = each(as_it_was, moments)
     results["load the plan as it stands"] = timed(lambda: app.care_plan(plan), samples)
     floor = [baseline(careplan, plan) for _ in range(samples)]
     results["baseline: select all rows"] = (floor, [])

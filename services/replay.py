@@ -16,6 +16,16 @@ recorded. They answer different questions:
 A late entry (a dose change on Monday, entered on Friday) is in the clinical view
 of Tuesday but not in the known view of Tuesday; a wrong prescription corrected
 on Friday is in the known view of Tuesday but not in the clinical view.
+
+Speed. By version, the plan is folded from the newest snapshot at or below it
+(``services.snapshots``) and only the page of events asked for is read besides.
+Known-at and clinical replays filter on times that live inside each stored
+event (the events table, the library's and append-only, has no column for
+them), and a clinical replay leaves out and reorders events, so no snapshot's
+state is theirs: they decode every event of the plan, which is the cost of one
+version replay without snapshots (about 15 ms of CPU for 1,000 events; see
+``bench/replay.py``). A faster path would need those times indexed outside the
+events, which an auditor's answer should not depend on.
 """
 
 from __future__ import annotations
@@ -197,7 +207,14 @@ def _subject(event: CarePlan.Event) -> str | None:
 
 
 def document(result: Replay) -> dict[str, Any]:
-    """The replayed state as auditors read it (JSON-ready)."""
+    """The replayed state as auditors read it (JSON-ready). Built with the collector
+    paused too: with every event of a long plan still alive, a collection here would
+    walk them all, and move them to the generation that full collections walk."""
+    with collector_paused():
+        return _document(result)
+
+
+def _document(result: Replay) -> dict[str, Any]:
     plan = result.plan
     acknowledged = [
         {"subject_id": subject, "code": code, "justification": why, "by": by, "at": at.isoformat()}
