@@ -34,8 +34,8 @@ def on(day: float, actor: Actor = DR) -> CommandContext:
 
 
 def long_story() -> tuple[CarePlans, str, dict[str, Any]]:
-    """About sixty events, a snapshot every seven: doses changed and corrected, a wrong
-    drug, acknowledged warnings (one acknowledged in error), follow-ups, notes."""
+    """About sixty events, a snapshot every seven: a dose changed and corrected, a wrong
+    drug, a warning acknowledged and the acknowledgement corrected, notes."""
     app = CarePlans(
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
         formulary=FORMULARY,
@@ -46,7 +46,7 @@ def long_story() -> tuple[CarePlans, str, dict[str, Any]]:
         plan, Evaluation("initial", "in_person", (Diagnosis("F32.1", "MDD"),)), on(0)
     )
     rx = {}
-    for drug, amount in (("sertraline", "25"), ("bupropion", "150")):
+    for drug, amount in (("sertraline", "100"), ("bupropion", "150")):
         result = app.prescribe(
             plan,
             drug=drug,
@@ -59,7 +59,14 @@ def long_story() -> tuple[CarePlans, str, dict[str, Any]]:
         )
         assert result.created_id
         rx[drug] = result.created_id
-    for day in range(1, 20):
+    for day in range(1, 10):
+        app.record_measurement(plan, instrument="PHQ-9", total=day % 27, ctx=on(day, NURSE))
+        app.record_adherence(plan, adherence="taking_as_prescribed", ctx=on(day + 0.5, NURSE))
+    # Sertraline started at 100 mg, above the usual start: acknowledged, later in error.
+    acknowledged = app.acknowledge_warning(
+        plan, rx["sertraline"], "dose.above_usual_start", "tolerated it before", on(10)
+    )
+    for day in range(11, 20):
         app.record_measurement(plan, instrument="PHQ-9", total=day % 27, ctx=on(day, NURSE))
         app.record_adherence(plan, adherence="taking_as_prescribed", ctx=on(day + 0.5, NURSE))
     change = app.change_dose(
@@ -80,6 +87,9 @@ def long_story() -> tuple[CarePlans, str, dict[str, Any]]:
         e.originator_version for e in app.history(plan) if getattr(e, "drug", None) == "bupropion"
     )
     app.mark_entry_in_error(plan, version=wrong, reason="other patient", ctx=on(31))
+    app.mark_entry_in_error(
+        plan, version=acknowledged.version, reason="not what was discussed", ctx=on(31.5)
+    )
     for day in range(32, 36):
         app.record_adherence(plan, adherence="missed_some_doses", ctx=on(day, NURSE))
     return app, plan, rx
@@ -159,13 +169,36 @@ def test_a_correction_across_a_snapshot_restores_the_dose(story) -> None:  # typ
     change = next(e for e in app.history(plan) if isinstance(e, CarePlan.DoseChanged))
     marks = [e for e in app.history(plan) if isinstance(e, CarePlan.EntryMarkedInError)]
     mark = next(e for e in marks if e.entry_version == change.originator_version)
-    assert mark.originator_version // INTERVAL > change.originator_version // INTERVAL + 1
+    assert mark.originator_version // INTERVAL > change.originator_version // INTERVAL
     dose = lambda v: replay(app, plan, version=v).plan.prescriptions[rx["sertraline"]].dose  # noqa: E731
     assert dose(mark.originator_version - 1) == Dose(Decimal(50), "mg")
-    assert dose(mark.originator_version) == Dose(Decimal(25), "mg")
+    assert dose(mark.originator_version) == Dose(Decimal(100), "mg")
     assert rx["bupropion"] not in {
         m["prescription_id"] for m in document(replay(app, plan))["medications"]
     }
+
+
+def test_an_acknowledgement_in_error_across_snapshots_makes_the_warning_wait_again(story) -> None:  # type: ignore[no-untyped-def]
+    app, plan, rx = story
+    ack = next(e for e in app.history(plan) if isinstance(e, CarePlan.SafetyWarningAcknowledged))
+    marks = [e for e in app.history(plan) if isinstance(e, CarePlan.EntryMarkedInError)]
+    mark = next(e for e in marks if e.entry_version == ack.originator_version)
+    assert mark.originator_version // INTERVAL > ack.originator_version // INTERVAL + 1
+    key = (rx["sertraline"], "dose.above_usual_start")
+    for version, waiting in (
+        (ack.originator_version - 1, True),
+        (ack.originator_version, False),
+        (mark.originator_version - 1, False),
+        (mark.originator_version, True),
+    ):
+        doc = document(replay(app, plan, version=version, events_limit=1))
+        pending = {(p["subject_id"], p["code"]) for p in doc["pending_acknowledgements"]}
+        assert (key in pending) is waiting, version
+        # Every acknowledgement given stays listed, as the events say it was given.
+        given = version >= ack.originator_version
+        assert [a["justification"] for a in doc["acknowledged_warnings"]] == (
+            ["tolerated it before"] if given else []
+        )
 
 
 def test_paging_back_by_cursor_gives_every_event_once(story) -> None:  # type: ignore[no-untyped-def]
@@ -228,7 +261,7 @@ def test_as_known_and_as_it_was_answer_as_without_snapshots(story) -> None:  # t
                 slow = replay(app, plan, **point)
             assert document(fast) == document(slow)
     doc = document(replay(app, plan, clinical_at=DAY0 + timedelta(days=25)))
-    assert {m["drug"]: m["dose"]["amount"] for m in doc["medications"]} == {"sertraline": "25"}
+    assert {m["drug"]: m["dose"]["amount"] for m in doc["medications"]} == {"sertraline": "100"}
 
 
 def test_a_page_asks_for_at_least_one_event(story) -> None:  # type: ignore[no-untyped-def]
