@@ -39,6 +39,7 @@ from domain.values import (
 from services.metrics import EVENTS
 from services.snapshots.plans import DEFAULT_INTERVAL, PlanSnapshots
 from services.snapshots.store import snapshot_store
+from services.snapshots.taker import SnapshotTaker
 from services.transcodings import register_value_objects
 
 log = structlog.get_logger(__name__)
@@ -87,6 +88,7 @@ class CarePlans(Application[UUID]):
         )
         if snapshot_interval > 0:
             self.plan_snapshots.create_table()
+        self._snapshot_taker = SnapshotTaker(self._take_snapshot)
         self._locks_guard = threading.Lock()
         self._plan_locks: dict[UUID, threading.Lock] = {}
 
@@ -517,13 +519,22 @@ class CarePlans(Application[UUID]):
         if self.after_commit is not None:
             self.after_commit(result)
         if self.plan_snapshots.due(plan.version - len(recordings), plan.version):
-            self._take_snapshot(plan.id, plan.version)
+            self._snapshot_taker.submit(plan.id, plan.version)
         return result
+
+    def settle_snapshots(self) -> None:
+        """Wait until the snapshots due so far are taken (they are taken in the background)."""
+        self._snapshot_taker.wait()
+
+    def close(self) -> None:
+        self._snapshot_taker.close()
+        super().close()
 
     def _take_snapshot(self, plan_id: UUID, version: int) -> None:
         """The state at ``version`` as folded from the store (from the previous snapshot
         on): not the command's plan, whose events were never decoded. Two writers may
-        both take it; the store keeps one, and either way the command has succeeded."""
+        both take it; the store keeps one, and either way the command has succeeded.
+        Runs on the snapshot thread (``SnapshotTaker``)."""
         try:
             plan, _ = self.state_at(plan_id, version)
         except Exception:

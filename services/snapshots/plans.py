@@ -1,8 +1,8 @@
 """When snapshots are taken and how one is used: the cache's policy, in one place.
 
-Taken on the write path, by the command whose events cross a multiple of the
-interval: one fold of the events since the previous snapshot, about every
-``interval`` events, which a command does not notice. The state written is folded
+Taken for the command whose events cross a multiple of the interval, in the
+background (``taker``): one fold of the events since the previous snapshot,
+about every ``interval`` events, which the command does not wait for. The state written is folded
 from the stored events (never the command's plan in hand, whose events have not
 been through storage), so a snapshot is exactly what a replay would have folded.
 A replay only reads snapshots: auditors may read with a role that cannot write.

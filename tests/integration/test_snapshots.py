@@ -59,6 +59,7 @@ def a_plan(careplan: Careplan, notes: int) -> str:
     )
     for _ in range(notes):
         app.record_adherence(plan, adherence="taking_as_prescribed", ctx=ctx(NURSE))
+    app.settle_snapshots()
     return plan
 
 
@@ -129,6 +130,8 @@ def test_two_processes_writing_one_plan_take_each_snapshot_once(
             thread.start()
         for thread in threads:
             thread.join()
+        every_five.app.settle_snapshots()
+        other.app.settle_snapshots()
     finally:
         other.close()
     assert failures == []

@@ -92,6 +92,7 @@ def long_story() -> tuple[CarePlans, str, dict[str, Any]]:
     )
     for day in range(32, 36):
         app.record_adherence(plan, adherence="missed_some_doses", ctx=on(day, NURSE))
+    app.settle_snapshots()
     return app, plan, rx
 
 
