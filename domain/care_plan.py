@@ -115,6 +115,9 @@ class CarePlan(
         self.current_medications: list[str] = []
         self.pending_acknowledgements: dict[tuple[str, str], Finding] = {}
         self.acknowledged_warnings: dict[tuple[str, str], Finding] = {}
+        #: Every acknowledgement as given (subject, code, justification, by, at), for
+        #: auditors: a replay answers with them without reading every event again.
+        self.acknowledgement_log: list[tuple[str, str, str, str, datetime]] = []
         self.opened_by = actor
         self.opened_at = occurred_at
         self.status = "open"

@@ -196,6 +196,9 @@ class Prescribing(PlanPart):
             finding = aggregate.pending_acknowledgements.pop(key, None)
             if finding is not None:  # kept: an acknowledgement in error makes it wait again
                 aggregate.acknowledged_warnings[key] = finding
+            aggregate.acknowledgement_log.append(
+                (self.subject_id, self.code, self.justification, self.actor.id, self.occurred_at)
+            )
 
     def prescribe(
         self,

@@ -38,6 +38,9 @@ from domain.values import (
 )
 from services.group_commit import GroupCommit
 from services.metrics import EVENTS
+from services.snapshots.plans import DEFAULT_INTERVAL, PlanSnapshots
+from services.snapshots.store import snapshot_store
+from services.snapshots.taker import SnapshotTaker
 from services.tracing import TRACEPARENT
 from services.transcodings import register_value_objects
 from services.with_the_events import with_the_events
@@ -83,11 +86,21 @@ class CarePlans(Application[UUID]):
         env: Mapping[str, str] | None = None,
         formulary: Formulary | None = None,
         regulations: Regulations | None = None,
+        snapshot_interval: int = DEFAULT_INTERVAL,
     ):
         super().__init__(env)
         #: What the rules know about drugs and the law; bootstrap passes the configured files.
         self.formulary = formulary or load_formulary()
         self.regulations = regulations or default_regulations()
+        #: A cache of folded states for replay (services.snapshots); not the library's
+        #: snapshot store, whose encoding does not give the same plan back.
+        self.plan_snapshots = PlanSnapshots(
+            snapshot_store(getattr(self.factory, "datastore", None)),
+            snapshot_interval,
+        )
+        if snapshot_interval > 0:
+            self.plan_snapshots.create_table()
+        self._snapshot_taker = SnapshotTaker(self._take_snapshot)
         self._locks_guard = threading.Lock()
         self._plan_locks: dict[UUID, threading.Lock] = {}
         #: Concurrent commands share a transaction (services/group_commit.py); None
@@ -448,13 +461,35 @@ class CarePlans(Application[UUID]):
         assert isinstance(plan, CarePlan)
         return plan
 
-    def history(self, plan_id: UUID | str, up_to: int | None = None) -> Iterator[CarePlan.Event]:
-        """Every stored event of the plan (up to a version), oldest first: the source of truth."""
+    def history(
+        self, plan_id: UUID | str, up_to: int | None = None, after: int = 0
+    ) -> Iterator[CarePlan.Event]:
+        """Every stored event of the plan (up to a version, after another), oldest first:
+        the source of truth."""
         uuid = care_plan_id(plan_id)
-        events = list(self.events.get(uuid, lte=up_to))
-        if not events:
+        events = list(self.events.get(uuid, gt=after or None, lte=up_to))
+        if not events and not after:
             raise CarePlanNotFound(uuid)
         yield from events  # type: ignore[misc]
+
+    def state_at(
+        self, plan_id: UUID | str, version: int, also: range | None = None
+    ) -> tuple[CarePlan, list[CarePlan.Event]]:
+        """The plan at ``version`` (or its last, if lower), from the newest snapshot at or
+        below it; with the events read: those folded after the snapshot (all without
+        one) and, when they meet, the versions ``also`` asked for too: one query
+        instead of two for a caller that needs both."""
+        uuid = care_plan_id(plan_id)
+        start = self.plan_snapshots.load(uuid, version)
+        after = start.version if start else 0
+        first = after
+        if also is not None and also and also.stop > after:
+            first = min(after, also.start - 1)
+        events = list(self.history(uuid, up_to=version, after=first))
+        plan = fold(start, (e for e in events if e.originator_version > after))
+        if plan is None:
+            raise CarePlanNotFound(uuid)
+        return plan, events
 
     # -- the writer path ------------------------------------------------------
 
@@ -541,7 +576,18 @@ class CarePlans(Application[UUID]):
                 positions[(event.originator_id, event.originator_version)] = (
                     recording.notification.id
                 )
+        self._snapshots_due(events)
         return Recorded(positions, views_current=current)
+
+    def _snapshots_due(self, events: Sequence[CarePlan.Event]) -> None:
+        """Hand the snapshot thread every plan whose new events crossed an interval."""
+        spans: dict[UUID, tuple[int, int]] = {}
+        for event in events:
+            before, last = spans.get(event.originator_id, (event.originator_version - 1, 0))
+            spans[event.originator_id] = (before, max(last, event.originator_version))
+        for plan_id, (before, last) in spans.items():
+            if self.plan_snapshots.due(before, last):
+                self._snapshot_taker.submit(plan_id, last)
 
     @staticmethod
     def result_of(plan: CarePlan, warnings: list[Finding], created_id: str | None) -> CommandResult:
@@ -564,6 +610,27 @@ class CarePlans(Application[UUID]):
         if isinstance(outcome, tuple):
             return outcome[0], list(outcome[1])
         return None, list(outcome)
+
+    def settle_snapshots(self) -> None:
+        """Wait until the snapshots due so far are taken (they are taken in the background)."""
+        self._snapshot_taker.wait()
+
+    def close(self) -> None:
+        self._snapshot_taker.close()
+        super().close()
+
+    def _take_snapshot(self, plan_id: UUID, version: int) -> None:
+        """The state at ``version`` as folded from the store (from the previous snapshot
+        on): not the command's plan, whose events were never decoded. Two writers may
+        both take it; the store keeps one, and either way the command has succeeded.
+        Runs on the snapshot thread (``SnapshotTaker``)."""
+        try:
+            plan, _ = self.state_at(plan_id, version)
+        except Exception:
+            log.warning("snapshot.not_taken", care_plan_id=str(plan_id), exc_info=True)
+            return
+        if plan.version == version:
+            self.plan_snapshots.save(plan)
 
 
 def fold(plan: Any, events: Iterable[Any]) -> Any:

@@ -132,7 +132,12 @@ def bootstrap(settings: Settings | None = None) -> Careplan:
     settings = settings or Settings()
     formulary = load_formulary(settings.formulary)  # refuses a bad file before anything starts
     regulations = load_regulations(settings.regulations)
-    app = CarePlans(env=persistence_env(settings), formulary=formulary, regulations=regulations)
+    app = CarePlans(
+        env=persistence_env(settings),
+        formulary=formulary,
+        regulations=regulations,
+        snapshot_interval=settings.snapshot_interval,
+    )
     views = ViewStore(tracking_recorder(app))
     followers = {
         projection.name: ProjectionFollower(projection(), views, app.recorder, app.mapper)

@@ -29,12 +29,14 @@ from services.republish import republish
 from services.schema_cli import schemas
 from services.settings import Settings
 from services.signals import run_until_signalled
+from services.snapshot_cli import snapshots
 from services.tokens import TokenError, issue_token
 
 cli = typer.Typer(
     help="Careplan: event-sourced psychiatric medication care plans.", no_args_is_help=True
 )
 cli.add_typer(audit, name="audit")
+cli.add_typer(snapshots, name="snapshots")
 console = Console()
 errors = Console(stderr=True)
 log = structlog.get_logger("careplan.cli")

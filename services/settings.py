@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     plan_cache_size: int = Field(
         default=1000, ge=0, description="Plans kept in memory between commands (0: none)."
     )
+    snapshot_interval: int = Field(
+        default=100,
+        ge=0,
+        description="Events between snapshots of a plan, the cache of replay (0: none).",
+    )
     projections: Literal["inprocess", "external"] = "inprocess"
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)

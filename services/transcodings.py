@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
@@ -56,10 +57,30 @@ class DoseAsDict(ValueObjectAsDict):
         return Dose(Decimal(data["amount"]), data["unit"])
 
 
+class ActorAsDict(ValueObjectAsDict):
+    """Every event names its actor and a plan has few of them: a replay of 1,000 events
+    would otherwise validate the same handful of actors 1,000 times. Actors are
+    frozen, so one decoded instance is shared by every event that names it."""
+
+    def __init__(self) -> None:
+        super().__init__(Actor, "actor")
+
+    def decode(self, data: dict[str, Any]) -> Actor:
+        try:
+            return _actor(tuple(data.items()))
+        except TypeError:  # an unhashable value: let the constructor refuse it
+            return Actor(**data)
+
+
+@lru_cache(maxsize=4096)
+def _actor(items: tuple[tuple[str, Any], ...]) -> Actor:
+    return Actor(**dict(items))
+
+
 def register_value_objects(transcoder: JSONTranscoder) -> None:
     transcoder.register(DateAsISO())
     transcoder.register(DoseAsDict())
-    transcoder.register(ValueObjectAsDict(Actor, "actor"))
+    transcoder.register(ActorAsDict())
     transcoder.register(ValueObjectAsDict(Diagnosis, "diagnosis"))
     transcoder.register(ValueObjectAsDict(Measurement, "measurement"))
     transcoder.register(ValueObjectAsDict(Finding, "finding"))

@@ -81,3 +81,24 @@ def test_the_record_exports_as_fhir_json_and_csv(prescriber: Api, auditor: Api) 
     assert lines[0].startswith("version,type,occurred_at")
     assert len(lines) == len(record["events"]) + 1
     assert_problem(auditor.http.get(path, params={"format": "xml"}), 422, "request.invalid")
+
+
+def test_the_events_that_led_there_come_a_page_at_a_time(prescriber: Api, auditor: Api) -> None:
+    plan, _, _ = prescriber.ready_prescription("patient-replay-pages")
+    whole = state(auditor, plan)
+    total = whole["events_total"]
+    assert [e["version"] for e in whole["events"]] == list(range(1, total + 1))
+    assert whole["earlier_events_before"] is None
+    collected, before = [], None
+    while True:
+        params = {"events_limit": 2} | ({"events_before": before} if before else {})
+        page = state(auditor, plan, **params)
+        assert page["events_total"] == total
+        assert page["version"] == whole["version"]
+        collected = page["events"] + collected
+        before = page["earlier_events_before"]
+        if before is None:
+            break
+    assert collected == whole["events"]
+    path = f"/v1/care-plans/{plan}/state"
+    assert_problem(auditor.http.get(path, params={"events_limit": 0}), 422, "request.invalid")

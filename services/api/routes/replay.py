@@ -19,6 +19,10 @@ from services.replay import document, replay
 router = APIRouter(tags=["audit"], route_class=CommandRoute, responses=PROBLEMS)
 
 Replayer = Annotated[Actor, Depends(allowed("replay.read"))]
+#: Events in one answer: a plan of any length replays to a version from a snapshot
+#: and one page of events; the rest follows by cursor (``events_before``).
+EVENTS_PAGE = 100
+EVENTS_PAGE_MAX = 1000
 
 
 class DoseState(BaseModel):
@@ -73,6 +77,8 @@ class PlanState(BaseModel):
     open_follow_ups: list[FollowUpState]
     pending_acknowledgements: list[PendingState]
     acknowledged_warnings: list[AcknowledgedState]
+    events_total: int
+    earlier_events_before: int | None
     events: list[EventState]
 
 
@@ -89,11 +95,27 @@ def plan_state(
         AwareDatetime | None,
         Query(description="Clinical time: the treatment as it was, late entries included."),
     ] = None,
+    events_limit: Annotated[
+        int,
+        Query(ge=1, le=EVENTS_PAGE_MAX, description="The last this many events that led there."),
+    ] = EVENTS_PAGE,
+    events_before: Annotated[
+        int | None,
+        Query(ge=1, le=2**31, description="Only events before this version: the next page back."),
+    ] = None,
 ) -> PlanState:
     """The plan replayed to one point (at most one of the three), with the events that
-    led there and the warnings acknowledged on the way."""
+    led there, a page at a time (latest first in pages, oldest first within one:
+    ``earlier_events_before`` is the cursor to the page before), and every warning
+    acknowledged on the way."""
     result = replay(
-        careplan.app, care_plan_id, version=version, known_at=as_of, clinical_at=clinical_as_of
+        careplan.app,
+        care_plan_id,
+        version=version,
+        known_at=as_of,
+        clinical_at=clinical_as_of,
+        events_limit=events_limit,
+        events_before=events_before,
     )
     return PlanState.model_validate(document(result))
 
