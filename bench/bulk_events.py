@@ -39,10 +39,12 @@ def template_plans(app: CarePlans, mean_events: int, rng: random.Random) -> list
         plans += [course.plan, course.closed_plan]
     for n in range(4, 16):
         plans.append(one_plan(app, rng, TEMPLATE_PATIENT.format(n=n)))
-    for plan in plans:
-        if app.care_plan(plan).status != "open":
-            continue
-        target = rng.randint(mean_events // 2, mean_events * 3 // 2)
+    # Closed plans take no more entries: the open ones make up the average.
+    open_plans = [plan for plan in plans if app.care_plan(plan).status == "open"]
+    closed_events = sum(app.care_plan(plan).version for plan in plans if plan not in open_plans)
+    mean_open = (mean_events * len(plans) - closed_events) // len(open_plans)
+    for plan in open_plans:
+        target = rng.randint(mean_open // 2, mean_open * 3 // 2)
         pad(app, plan, target - app.care_plan(plan).version, rng)
     return [[app.mapper.to_stored_event(e) for e in app.history(plan)] for plan in plans]
 
