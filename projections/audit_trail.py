@@ -202,7 +202,7 @@ class AuditTrail(Projection):
     schema = (TABLE, *INDEXES)
 
     def process(self, event: Any, sql: Sql, position: int) -> None:
-        sql.execute(
+        sql.defer(
             """
             INSERT INTO {audit_trail} VALUES (
                 %(position)s, %(plan)s, %(version)s, %(type)s, %(actor)s, %(role)s, %(name)s,

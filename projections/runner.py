@@ -73,6 +73,7 @@ class ProjectionFollower:
                 self.projection.process(event, views, position)
             self.store.record_position(sql, self.name, events[-1][0])
         except BaseException:
+            sql.discard()
             sql.execute("ROLLBACK TO SAVEPOINT follower")
             sql.execute("RELEASE SAVEPOINT follower")
             raise
