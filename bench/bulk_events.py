@@ -42,11 +42,30 @@ def template_plans(app: CarePlans, mean_events: int, rng: random.Random) -> list
     # Closed plans take no more entries: the open ones make up the average.
     open_plans = [plan for plan in plans if app.care_plan(plan).status == "open"]
     closed_events = sum(app.care_plan(plan).version for plan in plans if plan not in open_plans)
-    mean_open = (mean_events * len(plans) - closed_events) // len(open_plans)
-    for plan in open_plans:
-        target = rng.randint(mean_open // 2, mean_open * 3 // 2)
+    wanted = mean_events * len(plans) - closed_events
+    mean_open = wanted // len(open_plans)
+    now = [app.care_plan(plan).version for plan in open_plans]
+    targets = [max(n, rng.randint(mean_open // 2, mean_open * 3 // 2)) for n in now]
+    targets = adjusted(targets, now, max(wanted, sum(now)))
+    for plan, target in zip(open_plans, targets, strict=True):
         pad(app, plan, target - app.care_plan(plan).version, rng)
     return [[app.mapper.to_stored_event(e) for e in app.history(plan)] for plan in plans]
+
+
+def adjusted(targets: list[int], floors: list[int], total: int) -> list[int]:
+    """``targets`` moved one by one, none below its floor, until they add up to ``total``."""
+    targets = list(targets)
+    while (gap := total - sum(targets)) != 0:
+        for i in range(len(targets)):
+            if gap > 0:
+                targets[i] += 1
+                gap -= 1
+            elif gap < 0 and targets[i] > floors[i]:
+                targets[i] -= 1
+                gap += 1
+            if gap == 0:
+                break
+    return targets
 
 
 def pad(app: CarePlans, plan: UUID, count: int, rng: random.Random) -> None:

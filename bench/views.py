@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import psycopg
 import typer
 from rich.console import Console
@@ -44,7 +43,7 @@ from rich.table import Table
 
 from bench.bulk_events import generate, insert_all, template_plans
 from bench.commands import free_port, start
-from bench.pacing import paced, percentile
+from bench.pacing import KeepAlive, paced, percentile
 from bench.scratch_database import scratch_database
 from projections.current_medications import active_medications
 from services.bootstrap import bootstrap
@@ -204,6 +203,29 @@ def query_function_ms(database_url: str, data_dir: str, plans: list[str]) -> lis
         careplan.close()
 
 
+async def load(
+    port: int, rate: int, seconds: float, plans: list[str] | None, auth: dict[str, str]
+) -> tuple[list[float], int]:
+    """Open loop at ``rate``: medications of ``plans`` in turn, or (None) the baseline's
+    select and insert; after two seconds at 100/s to open connections and warm caches."""
+    http = KeepAlive("127.0.0.1", port)
+    body = b'{"adherence": "taking_as_prescribed"}'
+    json = {"Content-Type": "application/json"}
+
+    async def request(n: int) -> int:
+        if plans is None:
+            return await http.request("POST", f"/baseline/stream-{n % 1000}", json, body)
+        return await http.request(
+            "GET", f"/v1/care-plans/{plans[n % len(plans)]}/medications", auth
+        )
+
+    try:
+        await paced(100, 2, request)
+        return await paced(rate, seconds, request)
+    finally:
+        await http.close()
+
+
 def latency(
     database_url: str, baseline_url: str, data_dir: str, rates: list[int], seconds: float
 ) -> None:
@@ -242,18 +264,6 @@ def latency(
         "/docs",
     )
     try:
-
-        async def medications(http: httpx.AsyncClient, n: int) -> int:
-            plan = plans[n % len(plans)]
-            url = f"http://127.0.0.1:{port}/v1/care-plans/{plan}/medications"
-            return (await http.get(url, headers=auth)).status_code
-
-        async def raw(http: httpx.AsyncClient, n: int) -> int:
-            url = f"http://127.0.0.1:{baseline_port}/baseline/stream-{n % 1000}"
-            return (await http.post(url, json={"adherence": "taking_as_prescribed"})).status_code
-
-        asyncio.run(paced(100, 2, medications))  # warm-up: connections, caches
-        asyncio.run(paced(100, 2, raw))
         table = Table(
             "req/s",
             "medications p50 ms",
@@ -265,8 +275,8 @@ def latency(
             title="Current medications through HTTP, open loop, PostgreSQL",
         )
         for rate in rates:
-            ours, our_failures = asyncio.run(paced(rate, seconds, medications))
-            theirs, their_failures = asyncio.run(paced(rate, seconds, raw))
+            ours, our_failures = asyncio.run(load(port, rate, seconds, plans, auth))
+            theirs, their_failures = asyncio.run(load(baseline_port, rate, seconds, None, {}))
             table.add_row(
                 str(rate),
                 f"{statistics.median(ours):.1f}",
