@@ -29,6 +29,7 @@ bench: $(VENV)/.dev-installed  ## benchmarks against PostgreSQL (CAREPLAN_BENCH_
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.commands
 	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.views
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

@@ -6,12 +6,12 @@ reading a report); the full data stays in the event store and ``/history``.
 
 from __future__ import annotations
 
-import base64
 from functools import singledispatch
 from typing import Any
 
 from domain.care_plan import CarePlan
 from domain.values import utc_iso
+from projections.cursors import decode_key, encode_key
 from projections.projection import Projection
 from projections.store import Sql, ViewStore
 
@@ -202,7 +202,7 @@ class AuditTrail(Projection):
     schema = (TABLE, *INDEXES)
 
     def process(self, event: Any, sql: Sql, position: int) -> None:
-        sql.execute(
+        sql.defer(
             """
             INSERT INTO {audit_trail} VALUES (
                 %(position)s, %(plan)s, %(version)s, %(type)s, %(actor)s, %(role)s, %(name)s,
@@ -235,17 +235,13 @@ class AuditTrail(Projection):
 
 
 def encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
+    return encode_key("p", [position])
 
 
 def decode_cursor(cursor: str) -> int:
     """Positions are opaque to clients; a cursor that does not decode is refused."""
-    padded = cursor + "=" * (-len(cursor) % 4)
-    try:
-        text = base64.urlsafe_b64decode(padded.encode()).decode()
-        position = int(text[1:]) if text.startswith("p") else -1
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("invalid cursor") from None
+    (position,) = decode_key(cursor, "p", (int,))
+    assert isinstance(position, int)
     if not 0 <= position < MAX_POSITION:
         raise ValueError("invalid cursor")
     return position

@@ -86,7 +86,7 @@ def _insert(
     urgent: bool,
     source: str,
 ) -> None:
-    sql.execute(
+    sql.defer(
         """
         INSERT INTO {outcome_scores} VALUES (
             %(plan)s, %(version)s, %(item)s, %(instrument)s, %(total)s, %(band)s, %(urgent)s,

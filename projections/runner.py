@@ -1,9 +1,10 @@
 """Follow the notification log and keep one projection up to date, exactly once.
 
-Works on both stores by polling ``select_notifications``: the library's
-LISTEN/NOTIFY subscription does not exist on SQLite, and on PostgreSQL a lost
-notification could stall it, so a poll is needed there anyway. Callers that
-just wrote (read-your-writes) call ``catch_up`` themselves instead of waiting.
+Works on both stores by reading ``select_notifications`` from its own tracked
+position. It polls; on PostgreSQL ``projections.notifier`` also wakes it as soon
+as a transaction appends events (LISTEN/NOTIFY does not exist on SQLite, and a
+lost notification must not stall it, so the poll stays, only slower). Callers
+that just wrote (read-your-writes) call ``catch_up`` themselves instead of waiting.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ProjectionFollower:
                 self.projection.process(event, views, position)
             self.store.record_position(sql, self.name, events[-1][0])
         except BaseException:
+            sql.discard()
             sql.execute("ROLLBACK TO SAVEPOINT follower")
             sql.execute("RELEASE SAVEPOINT follower")
             raise

@@ -29,15 +29,23 @@ class Sql:
     """A cursor inside one transaction, speaking one parameter style everywhere."""
 
     def __init__(
-        self, cursor: Any, *, sqlite: bool, tables: Mapping[str, str] | None = None
+        self,
+        cursor: Any,
+        *,
+        sqlite: bool,
+        tables: Mapping[str, str] | None = None,
+        deferred: list[tuple[str, list[dict[str, Any]]]] | None = None,
     ) -> None:
         self._cursor = cursor
         self._sqlite = sqlite
         self._tables = tables
+        # Shared by every renamed view of this transaction, so that any statement
+        # sent through any of them first sends what was deferred before it.
+        self._deferred = [] if deferred is None else deferred
 
     def renamed(self, tables: Mapping[str, str]) -> Sql:
         """The same transaction, with ``{name}`` in statements standing for ``tables[name]``."""
-        return Sql(self._cursor, sqlite=self._sqlite, tables=tables)
+        return Sql(self._cursor, sqlite=self._sqlite, tables=tables, deferred=self._deferred)
 
     @contextmanager
     def synced(self) -> Iterator[Sql]:
@@ -49,25 +57,54 @@ class Sql:
         """
         if self._sqlite:
             yield self
+            self.flush()
             return
         with self._cursor.connection.pipeline():
             yield self
+            self.flush()  # deferred writes are this block's too
 
     def table(self, name: str) -> str:
         """The real table ``{name}`` stands for in this transaction."""
         return name if self._tables is None else self._tables[name]
 
-    def execute(self, statement: str, params: dict[str, Any] | None = None) -> Sql:
+    def _translated(self, statement: str) -> str:
         if self._tables is not None:
             tables = self._tables
             statement = _TABLE.sub(lambda m: tables[m.group(1)], statement)
         if self._sqlite:
             statement = _PARAM.sub(r":\1", statement)
+        return statement
+
+    def execute(self, statement: str, params: dict[str, Any] | None = None) -> Sql:
+        self.flush()
+        statement = self._translated(statement)
         if params:
             self._cursor.execute(statement, params)
         else:
             self._cursor.execute(statement)
         return self
+
+    def defer(self, statement: str, params: dict[str, Any]) -> None:
+        """A write whose answer nobody reads (an insert, one per event): runs of the
+        same statement go in one ``executemany`` (psycopg pipelines it: one round
+        trip for a batch instead of one per event), sent before the next statement
+        of any kind, at the latest when the position is recorded, so the order of
+        writes is kept and they commit with the position."""
+        statement = self._translated(statement)
+        if self._deferred and self._deferred[-1][0] == statement:
+            self._deferred[-1][1].append(params)
+        else:
+            self._deferred.append((statement, [params]))
+
+    def flush(self) -> None:
+        """Send the deferred writes now (in order)."""
+        while self._deferred:
+            statement, rows = self._deferred.pop(0)
+            self._cursor.executemany(statement, rows)
+
+    def discard(self) -> None:
+        """Forget the deferred writes (their savepoint is being rolled back)."""
+        self._deferred.clear()
 
     def fetchall(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self._cursor.fetchall()]
@@ -158,6 +195,7 @@ class ViewStore:
         The library refuses to move a position backwards, which is what turns
         "rows and position in one transaction" into exactly-once processing.
         """
+        sql.flush()
         self.tracking._insert_tracking(sql._cursor, Tracking(name, notification_id))
 
     def claim(self, sql: Sql, name: str) -> int:

@@ -24,13 +24,14 @@ log = structlog.get_logger(__name__)
 
 
 def catch_up_together(
-    followers: Sequence[ProjectionFollower], until: int
+    followers: Sequence[ProjectionFollower], until: int, *, to_head: bool = False
 ) -> dict[str, Exception | None]:
     """Bring the followers (sharing one store and log) up to position ``until``.
 
-    Returns the ones left behind: with the error a view's handler raised, or with
-    None when another process moved its position meanwhile (the caller lets that
-    one ``catch_up`` on its own).
+    With ``to_head`` (read-your-writes) they go on to everything stored by the time
+    they hold the locks. Returns the ones left behind: with the error a view's
+    handler raised, or with None when another process moved its position meanwhile
+    (the caller lets that one ``catch_up`` on its own).
     """
     if not followers:
         return {}
@@ -42,7 +43,7 @@ def catch_up_together(
             locks.enter_context(follower.lock)
         positions = first.store.positions([f.name for f in ordered])
         pending = [f for f in ordered if positions[f.name] < until]
-        if pending:
+        if pending and to_head:
             # Whoever waited for these locks brings the views up to everything stored
             # by now, not just to its own write: the writers queued behind (group
             # commit's next batches) then find their position reached and return at
@@ -114,6 +115,7 @@ def apply_with_the_write(
             if current:
                 store.advance_all(sql, current, written[-1][0])
     except Exception:
+        sql.discard()  # writes deferred by a view (Sql.defer) go with the savepoint
         with sql.synced():  # first: nothing of the views may commit with the events
             sql.execute("ROLLBACK TO SAVEPOINT careplan_views")
             sql.execute("RELEASE SAVEPOINT careplan_views")

@@ -36,7 +36,7 @@ class PlanVersions(Projection):
     schema = (TABLE, INDEX)
 
     def process(self, event: Any, sql: Sql, position: int) -> None:
-        sql.execute(
+        sql.defer(
             """
             INSERT INTO {plan_versions} VALUES (%(plan)s, %(version)s, %(recorded)s)
             ON CONFLICT (care_plan_id, version) DO NOTHING""",

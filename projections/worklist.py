@@ -19,13 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from functools import singledispatchmethod
-from typing import Any
+from typing import Any, cast
 
 from domain.care_plan import CarePlan
 from domain.labs import LAB_TESTS
 from domain.monitoring import MEASUREMENT_CHECKS
 from domain.monitoring_plan import EARLY_TOLERANCE
 from projections import follow_up_rows
+from projections.cursors import decode_key, encode_key
 from projections.projection import Projection
 from projections.store import Sql, ViewStore
 
@@ -65,19 +66,23 @@ CREATE TABLE IF NOT EXISTS {worklist_checks} (
 INDEXES = (
     # The daily list reads follow-ups by status and date, for everyone or for one
     # prescriber: the status leads (two values), the date is a range after it.
-    "CREATE INDEX IF NOT EXISTS {worklist_follow_ups}_due "
-    "ON {worklist_follow_ups} (status, due_on)",
-    "CREATE INDEX IF NOT EXISTS {worklist_follow_ups}_by_prescriber "
-    "ON {worklist_follow_ups} (scheduled_by, status, due_on)",
+    # The index ends in the list's whole sort key, so a page after a cursor starts
+    # where the index says, not after sorting everything due.
+    "CREATE INDEX IF NOT EXISTS {worklist_follow_ups}_due_page "
+    "ON {worklist_follow_ups} (status, due_on, care_plan_id, follow_up_id)",
+    "CREATE INDEX IF NOT EXISTS {worklist_follow_ups}_by_prescriber_page "
+    "ON {worklist_follow_ups} (scheduled_by, status, due_on, care_plan_id, follow_up_id)",
     # "Was anything booked for this plan after the miss?"
     "CREATE INDEX IF NOT EXISTS {worklist_follow_ups}_by_plan "
     "ON {worklist_follow_ups} (care_plan_id, scheduled_version)",
     # Open checks only (partial indexes): answered ones pile up over the years and
     # are never read by the list, so they are not in these indexes at all.
-    "CREATE INDEX IF NOT EXISTS {worklist_monitoring}_open "
-    "ON {worklist_monitoring} (due_on) WHERE done_version IS NULL AND void IS NULL",
-    "CREATE INDEX IF NOT EXISTS {worklist_monitoring}_open_by_prescriber "
-    "ON {worklist_monitoring} (scheduled_by, due_on) WHERE done_version IS NULL AND void IS NULL",
+    "CREATE INDEX IF NOT EXISTS {worklist_monitoring}_open_page "
+    "ON {worklist_monitoring} (due_on, care_plan_id, version, item) "
+    "WHERE done_version IS NULL AND void IS NULL",
+    "CREATE INDEX IF NOT EXISTS {worklist_monitoring}_open_by_prescriber_page "
+    "ON {worklist_monitoring} (scheduled_by, due_on, care_plan_id, version, item) "
+    "WHERE done_version IS NULL AND void IS NULL",
     "CREATE INDEX IF NOT EXISTS {worklist_monitoring}_by_prescription "
     "ON {worklist_monitoring} (prescription_id)",
     # A new result re-judges the plan's checks of its kind.
@@ -231,33 +236,43 @@ def _void(sql: Sql, where: str, params: dict[str, Any], why: str) -> None:
     )
 
 
+#: Where an item sits in the list: (due_on, care_plan_id, kind, follow_up_id, version,
+#: item); a follow-up has version and item 0, a check an empty follow_up_id. Unique,
+#: so a page can start strictly after the last item of the one before.
+WorklistKey = tuple[str, str, str, str, int, int]
+CURSOR_PREFIX = "w"
+CURSOR_SHAPE = (str, str, str, str, int, int)
+
+
 @dataclass(frozen=True)
 class WorklistQuery:
     """Items due on or before ``to`` (default: ``on``) and, if given, on or after
-    ``since``; overdue means due before ``on``."""
+    ``since``; overdue means due before ``on``. ``after``: the key of the last item
+    of the page before (the next page starts after it)."""
 
     on: date
     prescriber: str | None = None
     since: date | None = None
     to: date | None = None
     limit: int = 500
+    after: WorklistKey | None = None
 
     @property
     def until(self) -> date:
         return self.to or self.on
 
 
-# Both lists are read through an index on (status or open, date), or with a
-# prescriber through the one on (prescriber, status or open, date); the filter on
-# the prescriber is left out of the text when none is given, so the planner sees
-# a plain equality it can use.
+# Both lists are read through an index on (status or open, date, plan, id), or with
+# a prescriber through the one on (prescriber, status or open, date, plan, id); the
+# filters on the prescriber and the cursor are left out of the text when not asked
+# for, so the planner sees plain comparisons it can use.
 PRESCRIBER = "AND {alias}.scheduled_by = %(prescriber)s"
 FOLLOW_UPS_DUE = """
 SELECT f.follow_up_id, f.care_plan_id, p.patient_id, f.prescription_id, f.due_on, f.modality,
        f.purpose, f.status, f.scheduled_by
   FROM worklist_follow_ups f JOIN worklist_plans p ON p.care_plan_id = f.care_plan_id
  WHERE f.status IN ('scheduled', 'missed') AND f.due_on <= %(until)s AND f.due_on >= %(since)s
-   {prescriber}
+   {prescriber} {after}
    AND p.status = 'open'
    AND (f.status = 'scheduled' OR NOT EXISTS (
         SELECT 1 FROM worklist_follow_ups later
@@ -268,37 +283,87 @@ SELECT f.follow_up_id, f.care_plan_id, p.patient_id, f.prescription_id, f.due_on
  LIMIT %(limit)s"""
 CHECKS_DUE = """
 SELECT m.care_plan_id, p.patient_id, m.prescription_id, m.drug, m.test, m.due_on, m.reason,
-       m.scheduled_by
+       m.scheduled_by, m.version, m.item
   FROM worklist_monitoring m JOIN worklist_plans p ON p.care_plan_id = m.care_plan_id
  WHERE m.done_version IS NULL AND m.void IS NULL
    AND m.due_on <= %(until)s AND m.due_on >= %(since)s
-   {prescriber}
+   {prescriber} {after}
    AND p.status = 'open'
- ORDER BY m.due_on, m.care_plan_id, m.test
+ ORDER BY m.due_on, m.care_plan_id, m.version, m.item
  LIMIT %(limit)s"""
+# After a cursor: "follow_up" sorts before "monitoring" within one plan and day, so
+# after a follow-up come that plan's later follow-ups and all its checks that day;
+# after a check, only later checks, and follow-ups of later plans or days.
+AFTER = {
+    ("f", "follow_up"): "AND (f.due_on, f.care_plan_id, f.follow_up_id) "
+    "> (%(a_due)s, %(a_plan)s, %(a_id)s)",
+    ("f", "monitoring"): "AND (f.due_on, f.care_plan_id) > (%(a_due)s, %(a_plan)s)",
+    ("m", "follow_up"): "AND (m.due_on, m.care_plan_id) >= (%(a_due)s, %(a_plan)s)",
+    ("m", "monitoring"): "AND (m.due_on, m.care_plan_id, m.version, m.item) "
+    "> (%(a_due)s, %(a_plan)s, %(a_version)s, %(a_item)s)",
+}
 
 
 def worklist(store: ViewStore, query: WorklistQuery) -> tuple[list[dict[str, Any]], bool]:
     """The items due, soonest first, and whether ``limit`` cut the list short."""
-    params = {
+    items, next_after = worklist_page(store, query)
+    return items, next_after is not None
+
+
+def worklist_page(
+    store: ViewStore, query: WorklistQuery
+) -> tuple[list[dict[str, Any]], WorklistKey | None]:
+    """One page of items in key order, and the key to continue after (None: the end)."""
+    params: dict[str, Any] = {
         "until": query.until.isoformat(),
         "since": (query.since or date.min).isoformat(),
         "prescriber": query.prescriber,
         "limit": query.limit + 1,
     }
+    if query.after is not None:
+        due, plan, _, follow_up, version, item = query.after
+        params.update(a_due=due, a_plan=plan, a_id=follow_up, a_version=version, a_item=item)
     with store.reading() as sql:
         follow_ups = sql.execute(due_query(FOLLOW_UPS_DUE, "f", query), params).fetchall()
         checks = sql.execute(due_query(CHECKS_DUE, "m", query), params).fetchall()
-    items = [_follow_up_item(row, query.on) for row in follow_ups]
-    items += [_check_item(row, query.on) for row in checks]
-    items.sort(key=lambda item: (item["due_on"], item["care_plan_id"], item["kind"]))
-    return items[: query.limit], len(items) > query.limit
+    keyed = [(_follow_up_key(row), _follow_up_item(row, query.on)) for row in follow_ups]
+    keyed += [(_check_key(row), _check_item(row, query.on)) for row in checks]
+    keyed.sort(key=lambda pair: pair[0])
+    page = keyed[: query.limit]
+    more = len(keyed) > query.limit
+    return [item for _, item in page], (page[-1][0] if more and page else None)
+
+
+def encode_worklist_cursor(key: WorklistKey) -> str:
+    return encode_key(CURSOR_PREFIX, key)
+
+
+def decode_worklist_cursor(cursor: str) -> WorklistKey:
+    """The key a worklist page ended on; ValueError for anything this API did not give."""
+    # decode_key has checked each part's type against CURSOR_SHAPE.
+    key = cast(WorklistKey, decode_key(cursor, CURSOR_PREFIX, CURSOR_SHAPE))
+    try:
+        date.fromisoformat(key[0])
+    except ValueError:
+        raise ValueError("invalid cursor") from None
+    if key[2] not in ("follow_up", "monitoring"):
+        raise ValueError("invalid cursor")
+    return key
+
+
+def _follow_up_key(row: dict[str, Any]) -> WorklistKey:
+    return (str(row["due_on"]), row["care_plan_id"], "follow_up", row["follow_up_id"], 0, 0)
+
+
+def _check_key(row: dict[str, Any]) -> WorklistKey:
+    return (str(row["due_on"]), row["care_plan_id"], "monitoring", "", row["version"], row["item"])
 
 
 def due_query(template: str, alias: str, query: WorklistQuery) -> str:
-    """The statement for ``query``: with the prescriber clause only when one is asked."""
+    """The statement for ``query``: with the prescriber and cursor clauses only when asked."""
     clause = PRESCRIBER.format(alias=alias) if query.prescriber is not None else ""
-    return template.format(prescriber=clause)
+    after = AFTER[(alias, query.after[2])] if query.after is not None else ""
+    return template.format(prescriber=clause, after=after)
 
 
 def _follow_up_item(row: dict[str, Any], on: date) -> dict[str, Any]:

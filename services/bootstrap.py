@@ -13,13 +13,18 @@ from typing import Any
 
 import structlog
 from eventsourcing.persistence import TrackingRecorder
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresTrackingRecorder,
+)
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from domain.formulary import load_formulary
 from domain.regulations import load_regulations
 from projections.audit_trail import AuditTrail
 from projections.current_medications import CurrentMedications
+from projections.notifier import LogNotifier
 from projections.outcomes import Outcomes
 from projections.runner import ProjectionFollower
 from projections.store import Sql, ViewStore
@@ -50,6 +55,8 @@ class Careplan:
     idempotency: IdempotencyKeys
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    #: On PostgreSQL, rings the followers when the log grows (see projections.notifier).
+    notifier: LogNotifier | None = None
 
     @property
     def runs_projections(self) -> bool:
@@ -72,7 +79,7 @@ class Careplan:
         # would invite a retry that repeats it. A view that fails is behind, loudly,
         # until fixed.
         try:
-            left = catch_up_together(list(self.followers.values()), result.position)
+            left = catch_up_together(list(self.followers.values()), result.position, to_head=True)
         except Exception:
             log.exception("projection.catch_up_failed")
             left = dict.fromkeys(self.followers)
@@ -93,7 +100,11 @@ class Careplan:
         return apply_with_the_write(list(self.followers.values()), sql, written, last_before)
 
     def start_followers(self) -> None:
-        """Follow the log in background threads (catches writes from other processes)."""
+        """Follow the log in background threads (catches writes from other processes).
+
+        They poll every ``projection_poll_seconds``; on PostgreSQL a NOTIFY from
+        the writing transaction wakes them at once, so the poll can be slow.
+        """
         for follower in self.followers.values():
             thread = threading.Thread(
                 target=follower.run,
@@ -103,9 +114,19 @@ class Careplan:
             )
             thread.start()
             self._threads.append(thread)
+        recorder = self.app.recorder
+        if isinstance(recorder, PostgresApplicationRecorder) and self.notifier is None:
+            self.notifier = LogNotifier(recorder, self.wake_followers)
+            self.notifier.start()
+
+    def wake_followers(self) -> None:
+        for follower in self.followers.values():
+            follower.wake()
 
     def close(self) -> None:
         self._stop.set()
+        if self.notifier is not None:
+            self.notifier.close()
         for follower in self.followers.values():
             follower.wake()
         for thread in self._threads:
@@ -140,7 +161,9 @@ def bootstrap(settings: Settings | None = None) -> Careplan:
     )
     views = ViewStore(tracking_recorder(app))
     followers = {
-        projection.name: ProjectionFollower(projection(), views, app.recorder, app.mapper)
+        projection.name: ProjectionFollower(
+            projection(), views, app.recorder, app.mapper, batch_size=settings.projection_batch_size
+        )
         for projection in PROJECTIONS
     }
     keys = IdempotencyKeys(views, timedelta(hours=settings.idempotency_ttl_hours))

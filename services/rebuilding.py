@@ -1,9 +1,10 @@
 """``careplan project rebuild``: rebuild views into fresh tables, with progress, then switch.
 
-Each view is filled in its shadow tables while the live ones keep serving,
-with a progress bar (events/s, ETA); a stop signal ends it after the batch in
-hand, and running the command again resumes from there. Once a view has
-caught up it is switched in (see ``projections.rebuild``).
+The views are filled in their shadow tables together, in one pass over the
+log, while the live ones keep serving, with a progress bar each (events/s,
+ETA); a stop signal ends it after the batch in hand, and running the command
+again resumes from there. Once all have caught up each is switched in (see
+``projections.rebuild``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rich.progress import (
 from rich.text import Text
 
 from projections.projection import Projection
-from projections.rebuild import Rebuild
+from projections.rebuild import Rebuild, fill_together
 from services.bootstrap import Careplan
 
 
@@ -45,8 +46,20 @@ def rebuild_views(
     batch_size: int = 1000,
     restart: bool = False,
 ) -> bool:
-    """Rebuild each view in turn; False if stopped before all were switched."""
+    """Fill every view's shadow tables in one pass over the log, then switch each in;
+    False if stopped before all were switched."""
     app = careplan.app
+    jobs = [
+        Rebuild(
+            projection_type,
+            careplan.views,
+            app.recorder,
+            app.mapper,
+            batch_size=batch_size,
+            restart=restart,
+        )
+        for projection_type in projections
+    ]
     with Progress(
         TextColumn("{task.description:<20}"),
         BarColumn(),
@@ -56,42 +69,38 @@ def rebuild_views(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        for projection_type in projections:
-            job = Rebuild(
-                projection_type,
-                careplan.views,
-                app.recorder,
-                app.mapper,
-                batch_size=batch_size,
-                restart=restart,
-            )
-            if not rebuild_one(job, stop, progress):
-                return False
-    return True
+        return rebuild_all(jobs, stop, progress)
 
 
-def rebuild_one(job: Rebuild, stop: threading.Event, progress: Progress) -> bool:
-    """Fill one view's shadow tables with a progress bar, then switch it in."""
-    started = job.position()
-    if started:
-        progress.console.print(f"{job.name}: resuming at position {started:,}")
-    task = progress.add_task(job.name, total=max(job.head() - started, 0))
+def rebuild_all(jobs: list[Rebuild], stop: threading.Event, progress: Progress) -> bool:
+    """Fill the jobs' shadow tables together with a progress bar each, then switch them."""
     began = time.monotonic()
+    started = {job.name: job.position() for job in jobs}
+    tasks = {}
+    for job in jobs:
+        if started[job.name]:
+            progress.console.print(f"{job.name}: resuming at position {started[job.name]:,}")
+        tasks[job.name] = progress.add_task(job.name, total=max(job.head() - started[job.name], 0))
 
-    def advance(position: int, applied: int) -> None:
-        # The log grows while we work: the total follows it.
-        progress.update(task, total=max(job.head() - started, 1), completed=position - started)
+    def advance() -> None:
+        head = jobs[0].head()  # the log grows while we work: the totals follow it
+        for job in jobs:
+            done = job.position() - started[job.name]
+            progress.update(tasks[job.name], total=max(head - started[job.name], 1), completed=done)
 
-    if not job.fill(stop, advance):
-        progress.console.print(
-            f"[yellow]{job.name}: stopped at position {job.position():,} of {job.head():,}; "
-            "run the command again to resume.[/yellow]"
-        )
+    if not fill_together(jobs, stop, advance):
+        for job in jobs:
+            progress.console.print(
+                f"[yellow]{job.name}: stopped at position {job.position():,} of "
+                f"{job.head():,}; run the command again to resume.[/yellow]"
+            )
         return False
-    position = job.switch()
-    progress.update(task, total=max(position - started, 1), completed=position - started)
-    progress.console.print(
-        f"{job.name}: switched at position {position:,} "
-        f"({position - started:,} events in {time.monotonic() - began:.1f} s)"
-    )
+    for job in jobs:
+        position = job.switch()
+        begun = started[job.name]
+        progress.update(tasks[job.name], total=max(position - begun, 1), completed=position - begun)
+        progress.console.print(
+            f"{job.name}: switched at position {position:,} "
+            f"({position - begun:,} events in {time.monotonic() - began:.1f} s)"
+        )
     return True

@@ -57,7 +57,14 @@ class Settings(BaseSettings):
         description="Events between snapshots of a plan, the cache of replay (0: none).",
     )
     projections: Literal["inprocess", "external"] = "inprocess"
-    projection_poll_seconds: float = Field(default=0.5, gt=0)
+    projection_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often followers poll the log (on PostgreSQL NOTIFY wakes them sooner).",
+    )
+    projection_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Events a follower applies per transaction."
+    )
     read_your_writes_timeout_seconds: float = Field(default=5.0, ge=0)
     cors_origins: list[str] = Field(
         default_factory=list,

@@ -60,6 +60,10 @@ class Worklist(BaseModel):
     to: date
     items: list[WorklistItem]
     truncated: bool = Field(description="More items were due than the limit asked for.")
+    next_cursor: str | None = Field(
+        description="Pass as cursor (with the same on, prescriber, from, to) for the next "
+        "page; null on the last."
+    )
 
 
 class Score(BaseModel):

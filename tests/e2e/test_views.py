@@ -176,6 +176,26 @@ class TestWorklist:
         ]
         assert body["from"] is None
 
+    def test_following_next_cursor_lists_every_item_once(
+        self, prescriber: Api, course: Course
+    ) -> None:
+        window = {"on": due(1), "to": due(14)}
+        whole = ok(get(prescriber, "/v1/worklist", **window))
+        assert whole["next_cursor"] is None
+        walked: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params = {**window, "limit": "2"} | ({"cursor": cursor} if cursor else {})
+            page = ok(get(prescriber, "/v1/worklist", **params))
+            walked += page["items"]
+            cursor = page["next_cursor"]
+            assert page["truncated"] == (cursor is not None)
+            if cursor is None:
+                break
+            assert len(page["items"]) == 2
+        assert len(whole["items"]) > 2
+        assert walked == whole["items"]
+
     def test_someone_elses_list_is_not_this_one(self, prescriber: Api, course: Course) -> None:
         body = ok(get(prescriber, "/v1/worklist", prescriber="dr-someone-else"))
         assert [i for i in body["items"] if i["care_plan_id"] == course.plan] == []
@@ -187,6 +207,7 @@ class TestWorklist:
             ({"on": "tomorrow"}, "request.invalid"),
             ({"limit": "0"}, "request.invalid"),
             ({"prescriber": "dr\u0000ada"}, "request.invalid"),
+            ({"cursor": "not-a-cursor"}, "worklist.invalid_cursor"),
         ],
     )
     def test_bad_input_is_refused(self, prescriber: Api, params: dict[str, str], code: str) -> None:

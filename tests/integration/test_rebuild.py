@@ -10,7 +10,7 @@ from typing import Any
 
 from projections.outcomes import Outcomes
 from projections.projection import Projection
-from projections.rebuild import Rebuild
+from projections.rebuild import Rebuild, fill_together
 from projections.timeline import MedicationTimeline
 from projections.worklist import Worklist
 from services.bootstrap import PROJECTIONS, Careplan
@@ -144,3 +144,23 @@ def test_a_switch_while_followers_and_writers_run_loses_and_repeats_nothing(
     live = contents(careplan, Worklist())
     fresh.switch()
     assert contents(careplan, Worklist()) == live
+
+
+def test_every_view_filled_in_one_pass_equals_the_live_one_and_resumes(
+    careplan: Careplan,
+) -> None:
+    play(careplan.app, "pt-one-pass")
+    jobs = [rebuild(careplan, p, batch_size=9) for p in PROJECTIONS]
+    stop = threading.Event()
+    assert fill_together(jobs, stop, stop.set) is False  # stopped after one batch
+    assert {job.position() for job in jobs} == {9}
+
+    play_course(careplan.app, "pt-one-pass-meanwhile")
+    live = {p.name: contents(careplan, p()) for p in PROJECTIONS}
+    resumed = [rebuild(careplan, p, batch_size=9) for p in PROJECTIONS]
+    assert {job.position() for job in resumed} == {9}
+    assert fill_together(resumed, threading.Event())
+    head = careplan.app.recorder.max_notification_id()
+    for job in resumed:
+        assert job.switch() == head
+        assert contents(careplan, job.live) == live[job.name], job.name

@@ -22,6 +22,22 @@ PLAN = {"plan": "00000000-0000-0000-0000-000000000001"}
 DUE = {"until": "2026-12-01", "since": "0001-01-01", "prescriber": "dr-ada", "limit": 501}
 EVERYONE = WorklistQuery(on=date(2026, 12, 1))
 ONE = WorklistQuery(on=date(2026, 12, 1), prescriber="dr-ada")
+AFTER_FOLLOW_UP = WorklistQuery(
+    on=date(2026, 12, 1), after=("2026-11-01", PLAN["plan"], "follow_up", "fu", 0, 0)
+)
+AFTER_CHECK = WorklistQuery(
+    on=date(2026, 12, 1),
+    prescriber="dr-ada",
+    after=("2026-11-01", PLAN["plan"], "monitoring", "", 3, 1),
+)
+PAGE = {
+    **DUE,
+    "a_due": "2026-11-01",
+    "a_plan": PLAN["plan"],
+    "a_id": "fu",
+    "a_version": 3,
+    "a_item": 1,
+}
 
 QUERIES: dict[str, tuple[str, dict[str, Any]]] = {
     "medications": (current_medications.MEDICATIONS_QUERY, PLAN),
@@ -33,6 +49,19 @@ QUERIES: dict[str, tuple[str, dict[str, Any]]] = {
     "worklist follow-ups by prescriber": (due_query(worklist.FOLLOW_UPS_DUE, "f", ONE), DUE),
     "worklist checks": (due_query(worklist.CHECKS_DUE, "m", EVERYONE), DUE),
     "worklist checks by prescriber": (due_query(worklist.CHECKS_DUE, "m", ONE), DUE),
+    "worklist follow-ups, next page": (
+        due_query(worklist.FOLLOW_UPS_DUE, "f", AFTER_FOLLOW_UP),
+        PAGE,
+    ),
+    "worklist checks, next page": (due_query(worklist.CHECKS_DUE, "m", AFTER_FOLLOW_UP), PAGE),
+    "worklist follow-ups by prescriber, next page": (
+        due_query(worklist.FOLLOW_UPS_DUE, "f", AFTER_CHECK),
+        PAGE,
+    ),
+    "worklist checks by prescriber, next page": (
+        due_query(worklist.CHECKS_DUE, "m", AFTER_CHECK),
+        PAGE,
+    ),
 }
 FULL_SCAN = re.compile(r"^SCAN \w+$")
 

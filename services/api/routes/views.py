@@ -11,7 +11,12 @@ from domain.care_plan import care_plan_id as parse_plan_id
 from domain.values import Actor
 from projections.outcomes import outcomes
 from projections.timeline import timeline
-from projections.worklist import WorklistQuery, worklist
+from projections.worklist import (
+    WorklistQuery,
+    decode_worklist_cursor,
+    encode_worklist_cursor,
+    worklist_page,
+)
 from services.api import view_schemas as out
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed
@@ -89,23 +94,43 @@ def read_worklist(
     ] = None,
     to: Annotated[date | None, Query(description="Due on or before (default: on).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description="next_cursor of the page before (same on, prescriber, from, to).",
+        ),
+    ] = None,
 ) -> out.Worklist:
-    """Follow-ups and monitoring checks due (overdue: due before ``on``), soonest first."""
+    """Follow-ups and monitoring checks due (overdue: due before ``on``), soonest first;
+    follow ``next_cursor`` for more."""
+    try:
+        after = decode_worklist_cursor(cursor) if cursor else None
+    except ValueError:
+        raise ApiError(
+            422, "worklist.invalid_cursor", "The cursor is not one this API gave."
+        ) from None
     query = WorklistQuery(
-        on=on or datetime.now(UTC).date(), prescriber=prescriber, since=since, to=to, limit=limit
+        on=on or datetime.now(UTC).date(),
+        prescriber=prescriber,
+        since=since,
+        to=to,
+        limit=limit,
+        after=after,
     )
     if since is not None and since > query.until:
         raise ApiError(
             422, "worklist.invalid_range", f"from ({since}) is after to ({query.until})."
         )
-    items, truncated = worklist(careplan.views, query)
+    items, next_after = worklist_page(careplan.views, query)
     return out.Worklist(
         on=query.on,
         prescriber=prescriber,
         since=since,
         to=query.until,
         items=[out.WorklistItem(**item) for item in items],
-        truncated=truncated,
+        truncated=next_after is not None,
+        next_cursor=None if next_after is None else encode_worklist_cursor(next_after),
     )
 
 
