@@ -26,12 +26,13 @@ log = structlog.get_logger(__name__)
 
 
 class LogNotifier:
-    """Calls ``wake`` whenever the log grows, from a thread of its own."""
+    """Calls ``wake`` whenever the log grows, from a thread of its own, with the new
+    notification's id (None: something may have been missed, look anyway)."""
 
     def __init__(
         self,
         recorder: PostgresApplicationRecorder,
-        wake: Callable[[], None],
+        wake: Callable[[int | None], None],
         *,
         retry_seconds: float = 5.0,
     ) -> None:
@@ -68,8 +69,8 @@ class LogNotifier:
         with self.recorder.subscribe(gt=head) as subscription:
             self._subscription = subscription
             self.listening.set()
-            self.wake()  # whatever was appended while nobody listened
-            for _ in subscription:
+            self.wake(None)  # whatever was appended while nobody listened
+            for notification in subscription:
                 if self._stop.is_set():
                     break
-                self.wake()
+                self.wake(notification.id)

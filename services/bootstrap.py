@@ -57,6 +57,9 @@ class Careplan:
     _threads: list[threading.Thread] = field(default_factory=list)
     #: On PostgreSQL, rings the followers when the log grows (see projections.notifier).
     notifier: LogNotifier | None = None
+    #: Every view includes the log up to here once the writing transaction commits
+    #: (ids of a transaction that rolls back are never reused on PostgreSQL).
+    _views_through: int = 0
 
     @property
     def runs_projections(self) -> bool:
@@ -97,7 +100,10 @@ class Careplan:
     ) -> bool:
         """The views, written inside the events' own transaction (projections.together)."""
         sql = Sql(cursor, sqlite=self.views.is_sqlite)
-        return apply_with_the_write(list(self.followers.values()), sql, written, last_before)
+        current = apply_with_the_write(list(self.followers.values()), sql, written, last_before)
+        if current:  # before the commit: the notification must not find it unset
+            self._views_through = max(self._views_through, written[-1][0])
+        return current
 
     def start_followers(self) -> None:
         """Follow the log in background threads (catches writes from other processes).
@@ -119,7 +125,11 @@ class Careplan:
             self.notifier = LogNotifier(recorder, self.wake_followers)
             self.notifier.start()
 
-    def wake_followers(self) -> None:
+    def wake_followers(self, position: int | None = None) -> None:
+        """Ring the followers, unless the views were written with that event (by this
+        process, in the events' own transaction): then nothing is left to read."""
+        if position is not None and position <= self._views_through:
+            return
         for follower in self.followers.values():
             follower.wake()
 

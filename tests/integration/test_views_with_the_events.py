@@ -107,3 +107,17 @@ def test_views_behind_another_process_are_caught_up_after_the_commit(
     assert entries(careplan, plan_id) == stored(careplan, plan_id)
     assert [version for version, _ in stored(careplan, plan_id)] == [1, 2, 3]
     assert set(positions(careplan).values()) == {result.position}
+
+
+def test_a_notification_of_an_event_already_in_the_views_wakes_no_follower(
+    careplan: Careplan,
+) -> None:
+    """Every NOTIFY of our own writes would otherwise send six followers to read the
+    log for nothing."""
+    plan_id = careplan.app.open_care_plan("pt-doorbell", now()).care_plan_id
+    result = careplan.app.record_adherence(plan_id, adherence="unknown", ctx=now())
+    assert result.position is not None
+    careplan.wake_followers(result.position)
+    assert not any(f._wake.is_set() for f in careplan.followers.values())
+    careplan.wake_followers(result.position + 1)  # another process's event
+    assert all(f._wake.is_set() for f in careplan.followers.values())
