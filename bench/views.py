@@ -95,7 +95,8 @@ def fill(database_url: str, data_dir: str, events: int, plans: int) -> int:
         data_dir=Path(data_dir), database_url=database_url, jwt_secret=SECRET, log_level="WARNING"
     )
     careplan = bootstrap(settings)
-    careplan.app.after_commit = None  # the views are built by the rebuild under test
+    # the views are built by the rebuild under test
+    careplan.app.after_commit = careplan.app.views_with_the_events = None
     try:
         began = time.monotonic()
         templates = template_plans(careplan.app, max(8, events // plans), random.Random(7))

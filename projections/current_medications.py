@@ -12,13 +12,12 @@ the view and the aggregate to the same answer.
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
 from typing import Any
 
 from domain.care_plan import CarePlan
 from domain.values import utc_iso
 from projections import follow_up_rows
-from projections.projection import Projection
+from projections.projection import Projection, handlers
 from projections.store import Sql, ViewStore
 
 TABLE = """
@@ -107,7 +106,7 @@ class CurrentMedications(Projection):
             _hold(sql, str(event.originator_id), event.prescription_id, [w.code for w in warnings])
         self._medication(event, sql)
 
-    @singledispatchmethod
+    @handlers
     def _medication(self, event: Any, sql: Sql) -> None:
         """Events that do not change a medication leave its row alone."""
 

@@ -12,13 +12,12 @@ score than the baseline, so a single score has neither (null).
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
 from typing import Any
 
 from domain import scales
 from domain.care_plan import CarePlan
 from domain.values import utc_iso
-from projections.projection import Projection
+from projections.projection import Projection, handlers
 from projections.store import Sql, ViewStore
 
 TABLE = """
@@ -50,7 +49,7 @@ class Outcomes(Projection):
     tables = ("outcome_scores",)
     schema = (TABLE, INDEX)
 
-    @singledispatchmethod
+    @handlers
     def process(self, event: Any, sql: Sql, position: int) -> None:
         """Events that record no score leave the outcomes alone."""
 

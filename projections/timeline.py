@@ -11,13 +11,12 @@ the one before it runs on, a stop in error leaves the last segment open again.
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import singledispatchmethod
 from typing import Any
 
 from domain.care_plan import CarePlan
 from domain.safety import DOSES_PER_DAY, daily_amount
 from domain.values import utc_iso
-from projections.projection import Projection
+from projections.projection import Projection, handlers
 from projections.store import Sql, ViewStore
 
 TABLE = """
@@ -67,7 +66,7 @@ class MedicationTimeline(Projection):
     tables = ("medication_timeline",)
     schema = (TABLE, INDEX)
 
-    @singledispatchmethod
+    @handlers
     def process(self, event: Any, sql: Sql, position: int) -> None:
         """Events that change no dose leave the timeline alone."""
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from functools import singledispatchmethod
 from typing import Any, cast
 
 from domain.care_plan import CarePlan
@@ -27,7 +26,7 @@ from domain.monitoring import MEASUREMENT_CHECKS
 from domain.monitoring_plan import EARLY_TOLERANCE
 from projections import follow_up_rows
 from projections.cursors import decode_key, encode_key
-from projections.projection import Projection
+from projections.projection import Projection, handlers
 from projections.store import Sql, ViewStore
 
 PLANS = """
@@ -110,7 +109,7 @@ class Worklist(Projection):
         follow_up_rows.apply(event, sql, sql.table("worklist_follow_ups"))
         self._apply(event, sql)
 
-    @singledispatchmethod
+    @handlers
     def _apply(self, event: Any, sql: Sql) -> None:
         """Events that change no check and no plan status."""
 
