@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,17 +29,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.scratch_database import scratch_database
+from bench.tansu import free_port
 from services.tokens import issue_token
 
 console = Console()
 SECRET = "bench-secret-" + "x" * 32
 CAREPLAN = Path(sys.executable).parent / "careplan"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(
@@ -58,6 +52,14 @@ def start(
             time.sleep(0.2)
     process.kill()
     raise SystemExit(f"{command[0]} did not start")
+
+
+def start_baseline(port: int, database_url: str) -> subprocess.Popen[bytes]:
+    """The baseline app (bench/baseline_app.py) on ``port``, storing in ``database_url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREPLAN_")}
+    command = [sys.executable, "-m", "uvicorn", "bench.baseline_app:app", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    return start(command, env | {"BENCH_DATABASE_URL": database_url}, port, "/docs")
 
 
 async def drive(
@@ -118,22 +120,7 @@ def main(
             careplan_port,
             "/health",
         )
-        baseline = start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench.baseline_app:app",
-                "--port",
-                str(baseline_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env | {"BENCH_DATABASE_URL": baseline_db},
-            baseline_port,
-            "/docs",
-        )
+        baseline = start_baseline(baseline_port, baseline_db)
         try:
             base_url = f"http://127.0.0.1:{careplan_port}"
             plans = []

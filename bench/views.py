@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.bulk_events import generate, insert_all, template_plans
-from bench.commands import free_port, start
+from bench.commands import free_port, start, start_baseline
 from bench.pacing import KeepAlive, paced, percentile
 from bench.scratch_database import scratch_database
 from projections.current_medications import active_medications
@@ -247,23 +247,7 @@ def latency(
         port,
         "/health",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREPLAN_")}
-    baseline = start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.baseline_app:app",
-            "--port",
-            str(baseline_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env | {"BENCH_DATABASE_URL": baseline_url},
-        baseline_port,
-        "/docs",
-    )
+    baseline = start_baseline(baseline_port, baseline_url)
     try:
         table = Table(
             "req/s",

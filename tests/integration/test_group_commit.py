@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -72,6 +73,19 @@ class Holder:
     def __exit__(self, *exc: object) -> None:
         self.thread.join(30)
         assert not self.thread.is_alive()
+
+
+def with_set(var: ContextVar[Any], value: Any, call: Callable[[], Any]) -> Callable[[], Any]:
+    """``call`` made with ``var`` set (as a request's If-Match or traceparent is)."""
+
+    def made() -> Any:
+        token = var.set(value)
+        try:
+            return call()
+        finally:
+            var.reset(token)
+
+    return made
 
 
 def in_threads(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -157,18 +171,11 @@ def test_if_match_in_one_batch_lets_only_the_first_through(careplan: Careplan) -
     app = careplan.app
     plan_id = app.open_care_plan("pt-group-if-match", now()).care_plan_id
 
-    def at_version(version: int) -> Callable[[], CommandResult]:
-        def call() -> CommandResult:
-            token = EXPECTED_VERSION.set(version)
-            try:
-                return app.record_adherence(plan_id, adherence="missed_some_doses", ctx=now())
-            finally:
-                EXPECTED_VERSION.reset(token)
-
-        return call
+    def note() -> CommandResult:
+        return app.record_adherence(plan_id, adherence="missed_some_doses", ctx=now())
 
     with Holder(app, plan_id, queued=2):
-        won, lost = in_threads([at_version(2), at_version(2)])
+        won, lost = in_threads([with_set(EXPECTED_VERSION, 2, note) for _ in range(2)])
     assert isinstance(won, CommandResult)
     assert won.version == 3
     assert isinstance(lost, StaleVersion)
@@ -223,17 +230,10 @@ def test_each_command_in_a_batch_keeps_its_own_traceparent(careplan: Careplan) -
     plan_id = app.open_care_plan("pt-group-trace", now()).care_plan_id
     traces = [f"00-{n:032x}-{n:016x}-01" for n in (1, 2)] + [None]
 
-    def traced(trace: str | None) -> Callable[[], CommandResult]:
-        def call() -> CommandResult:
-            token = TRACEPARENT.set(trace)
-            try:
-                return app.record_adherence(plan_id, adherence="unknown", ctx=now())
-            finally:
-                TRACEPARENT.reset(token)
-
-        return call
+    def note() -> CommandResult:
+        return app.record_adherence(plan_id, adherence="unknown", ctx=now())
 
     with Holder(app, plan_id, queued=3):
-        results = in_threads([traced(trace) for trace in traces])
+        results = in_threads([with_set(TRACEPARENT, trace, note) for trace in traces])
     stored = app.recorder.traceparents(0, max(r.position for r in results))  # type: ignore[attr-defined]
     assert [stored.get(r.position) for r in results] == traces

@@ -1,24 +1,6 @@
-"""Free loopback ports and waiting for a server to accept connections."""
+"""Free loopback ports and waiting for a server to accept connections (shared with
+the benchmarks, which start the same servers)."""
 
-from __future__ import annotations
+from bench.tansu import free_port, wait_for_port
 
-import socket
-import time
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    msg = f"nothing is listening on {host}:{port} after {timeout}s"
-    raise TimeoutError(msg)
+__all__ = ["free_port", "wait_for_port"]
