@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from projections.rebuild import Rebuild
 from services.bootstrap import PROJECTIONS, Careplan
 from tests.e2e.conftest import CAREPLAN, server_env
 from tests.integration.course import play
 from tests.integration.medication_histories import one_plan, write_varied_plans
+from tests.integration.rebuilt import rebuild_all, view_rows
 from tests.support.ports import free_port
 
 KILLS = 5
@@ -31,27 +31,8 @@ WORKER = {
 }
 
 
-def view_rows(careplan: Careplan) -> dict[str, list[tuple[str, ...]]]:
-    """Every row of every table of every view, in a fixed order."""
-    tables: dict[str, list[tuple[str, ...]]] = {}
-    with careplan.views.reading() as sql:
-        for projection in PROJECTIONS:
-            for table in projection.tables:
-                rows = sql.execute(f"SELECT * FROM {table}").fetchall()
-                tables[table] = sorted(tuple(str(v) for v in row.values()) for row in rows)
-    return tables
-
-
 def positions(careplan: Careplan) -> dict[str, int]:
     return careplan.views.positions([projection.name for projection in PROJECTIONS])
-
-
-def rebuild_all(careplan: Careplan) -> None:
-    app = careplan.app
-    for projection_type in PROJECTIONS:
-        job = Rebuild(projection_type, careplan.views, app.recorder, app.mapper, restart=True)
-        assert job.fill(threading.Event())
-        job.switch()
 
 
 def keep_writing(careplan: Careplan, rng: random.Random, stop: threading.Event) -> None:
