@@ -28,6 +28,7 @@ test: $(VENV)/.dev-installed  ## lint, then the whole suite (unit, integration, 
 bench: $(VENV)/.dev-installed  ## benchmarks against PostgreSQL (CAREPLAN_BENCH_DATABASE_URL)
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.commands
+	$(BIN)/python -m bench.group_commit
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.views
 
