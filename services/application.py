@@ -49,9 +49,11 @@ log = structlog.get_logger(__name__)
 
 #: The plan version a caller requires (HTTP If-Match), for the command being run.
 EXPECTED_VERSION: ContextVar[int | None] = ContextVar("expected_version", default=None)
-#: How often a command that lost a race to another writer is run again: every round
-#: has a winner, so this many writers on one plan at once all get through.
-RETRIES_ON_CONFLICT = 8
+#: How often a command that lost a race to another writer is run again. Another
+#: process writing the same plan without pause can win round after round; a wait
+#: that doubles (with jitter, up to ``RETRY_WAIT_MAX``) lets the loser in between.
+RETRIES_ON_CONFLICT = 16
+RETRY_WAIT_MAX = 0.05
 
 
 @dataclass(frozen=True)
@@ -519,7 +521,8 @@ class CarePlans(Application[UUID]):
                 if expected is not None or attempt == RETRIES_ON_CONFLICT:
                     raise
                 log.info("care_plan.retry_after_conflict", care_plan_id=str(plan.id))
-                time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 (jitter, not secrets)
+                wait = min(RETRY_WAIT_MAX, 0.001 * 2**attempt)
+                time.sleep(random.uniform(0, wait))  # noqa: S311 (jitter, not secrets)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _commit(
