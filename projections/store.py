@@ -156,38 +156,33 @@ class ViewStore:
     def positions(self, names: list[str]) -> dict[str, int]:
         """Several followers' positions in one query (0: none yet)."""
         with self.reading() as sql:
-            rows = sql.execute(
-                f"SELECT application_name, notification_id FROM {self.tracking_table} "  # noqa: S608
-                "WHERE application_name IN ("
-                + ", ".join(f"%(n{i})s" for i in range(len(names)))
-                + ")",
-                {f"n{i}": name for i, name in enumerate(names)},
-            ).fetchall()
-        found = {row["application_name"]: int(row["notification_id"]) for row in rows}
+            found = self._positions_in(sql, names, lock=False)
         return {name: found.get(name, 0) for name in names}
 
     def claim_all(self, sql: Sql, names: Sequence[str]) -> dict[str, int]:
         """Hold the named positions that exist (one query, in name order, the order
         every claimer locks in) and return them; names without a row are left out."""
-        lock = "" if self.is_sqlite else " FOR UPDATE"
-        rows = sql.execute(
-            f"SELECT application_name, notification_id FROM {self.tracking_table} "  # noqa: S608
-            "WHERE application_name IN ("
-            + ", ".join(f"%(n{i})s" for i in range(len(names)))
-            + f") ORDER BY application_name{lock}",
-            {f"n{i}": name for i, name in enumerate(names)},
-        ).fetchall()
-        return {row["application_name"]: int(row["notification_id"]) for row in rows}
+        return self._positions_in(sql, names, lock=True)
 
     def advance_all(self, sql: Sql, names: Sequence[str], notification_id: int) -> None:
         """Move claimed positions forward together (the caller holds them)."""
+        among, params = _names_in(names)
         sql.execute(
             f"UPDATE {self.tracking_table} SET notification_id = %(id)s "  # noqa: S608
-            "WHERE application_name IN ("
-            + ", ".join(f"%(n{i})s" for i in range(len(names)))
-            + ") AND notification_id < %(id)s",
-            {"id": notification_id} | {f"n{i}": name for i, name in enumerate(names)},
+            f"WHERE application_name IN ({among}) AND notification_id < %(id)s",
+            {"id": notification_id} | params,
         )
+
+    def _positions_in(self, sql: Sql, names: Sequence[str], *, lock: bool) -> dict[str, int]:
+        among, params = _names_in(names)
+        # Row locks (PostgreSQL; SQLite's one write lock covers it) in name order.
+        locking = " ORDER BY application_name FOR UPDATE" if lock and not self.is_sqlite else ""
+        rows = sql.execute(
+            f"SELECT application_name, notification_id FROM {self.tracking_table} "  # noqa: S608
+            f"WHERE application_name IN ({among}){locking}",
+            params,
+        ).fetchall()
+        return {row["application_name"]: int(row["notification_id"]) for row in rows}
 
     def record_position(self, sql: Sql, name: str, notification_id: int) -> None:
         """Move a follower's position inside the caller's transaction.
@@ -288,3 +283,9 @@ class ViewStore:
                 "WHERE tablename = %(t)s AND schemaname = current_schema()"
             )
         return [row["name"] for row in sql.execute(query, {"t": table}).fetchall()]
+
+
+def _names_in(names: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """An ``IN (…)`` list of followers' names, as placeholders and their values."""
+    params = {f"n{i}": name for i, name in enumerate(names)}
+    return ", ".join(f"%({key})s" for key in params), params

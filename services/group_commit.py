@@ -130,7 +130,6 @@ class GroupCommit:
         try:
             if position is not None and self._app.after_commit is not None:
                 last = next(c.result for c in reversed(batch) if c.result is not None)
-                assert last is not None
                 self._app.after_commit(replace(last, position=position))
         finally:
             for command in batch:
@@ -201,7 +200,7 @@ class GroupCommit:
 
 def _refold(app: CarePlans, plan_id: UUID, written: list[CarePlan.Event]) -> CarePlan:
     """The plan as stored, with the events the batch has judged so far for it."""
-    plan = app.care_plan(plan_id)
-    for event in written:
-        plan = event.mutate(plan)
+    from services.application import fold  # noqa: PLC0415 (that module imports this one)
+
+    plan: CarePlan = fold(app.care_plan(plan_id), written)
     return plan
