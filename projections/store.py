@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -62,6 +62,22 @@ class Sql:
         with self._cursor.connection.pipeline():
             yield self
             self.flush()  # deferred writes are this block's too
+
+    def rollback_to(self, savepoint: str) -> None:
+        """Undo everything since ``savepoint`` and end it, whatever failed meanwhile.
+
+        On PostgreSQL's pipeline a failed statement's error is raised when the
+        pipeline next syncs, and the statements sent after it are skipped; the
+        first sync here collects that error (the one being undone), the second
+        confirms the rollback, so that nothing undone can commit with the rest.
+        """
+        self.discard()  # writes deferred by a view (Sql.defer) go with the savepoint
+        if not self._sqlite:
+            with suppress(Exception), self._cursor.connection.pipeline():
+                pass  # entering a nested pipeline syncs what was sent before
+        with self.synced():
+            self.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            self.execute(f"RELEASE SAVEPOINT {savepoint}")
 
     def table(self, name: str) -> str:
         """The real table ``{name}`` stands for in this transaction."""
@@ -164,14 +180,24 @@ class ViewStore:
         every claimer locks in) and return them; names without a row are left out."""
         return self._positions_in(sql, names, lock=True)
 
-    def advance_all(self, sql: Sql, names: Sequence[str], notification_id: int) -> None:
-        """Move claimed positions forward together (the caller holds them)."""
+    def advance_all(
+        self, sql: Sql, names: Sequence[str], notification_id: int, *, answered: bool = False
+    ) -> None:
+        """Move claimed positions forward together (the caller holds them).
+
+        ``answered``: wait for the answer, which on PostgreSQL's pipeline comes after
+        the answers to every statement sent before, so an error in any of them is
+        raised here."""
         among, params = _names_in(names)
+        answered = answered and not self.is_sqlite  # SQLite raises at once anyway
+        returning = " RETURNING 1" if answered else ""
         sql.execute(
             f"UPDATE {self.tracking_table} SET notification_id = %(id)s "  # noqa: S608
-            f"WHERE application_name IN ({among}) AND notification_id < %(id)s",
+            f"WHERE application_name IN ({among}) AND notification_id < %(id)s{returning}",
             {"id": notification_id} | params,
         )
+        if answered:
+            sql.fetchall()
 
     def _positions_in(self, sql: Sql, names: Sequence[str], *, lock: bool) -> dict[str, int]:
         among, params = _names_in(names)

@@ -20,6 +20,10 @@ import structlog
 from projections.runner import ProjectionFollower
 from projections.store import Sql
 
+#: Sends the question "which notification is the last before these?"; the function
+#: it returns reads the answer (services.with_the_events).
+AskLastBefore = Callable[[], Callable[[], int]]
+
 log = structlog.get_logger(__name__)
 
 
@@ -82,7 +86,7 @@ def apply_with_the_write(
     followers: Sequence[ProjectionFollower],
     sql: Sql,
     written: Sequence[tuple[int, Any]],
-    last_before: Callable[[], int],
+    ask_last_before: AskLastBefore,
 ) -> bool:
     """Inside the events' own transaction, apply them to every view that has seen
     everything stored before them; True when that was every view.
@@ -95,6 +99,13 @@ def apply_with_the_write(
     views' part is undone to the savepoint and the events commit anyway (the command
     is stored whatever a view does); the catch-up after the commit then applies them
     view by view and reports the one that fails.
+
+    Every command waits on this, so it costs two round trips on PostgreSQL (whose
+    connection is in pipeline mode here): the savepoint, the question "what came
+    before?" and the positions' claim travel together, and the positions' advance
+    comes back with every view's write before it, so that an error in any of them
+    is raised here, undone to the savepoint, rather than at the library's commit.
+    The savepoint is not released: the commit ends it with everything else.
     """
     if not followers:
         return True
@@ -103,25 +114,20 @@ def apply_with_the_write(
     by_name = {f.name: f for f in followers}
     sql.execute("SAVEPOINT careplan_views")
     try:
-        with sql.synced():
-            positions = store.claim_all(sql, names)
-            before = last_before()
-            current = [name for name in names if positions.get(name) == before]
-            for name in current:
-                projection = by_name[name].projection
-                views = sql.renamed(projection.table_names())
-                for position, event in written:
-                    projection.process(event, views, position)
-            if current:
-                store.advance_all(sql, current, written[-1][0])
+        answer = ask_last_before()
+        positions = store.claim_all(sql, names)
+        before = answer()
+        current = [name for name in names if positions.get(name) == before]
+        for name in current:
+            projection = by_name[name].projection
+            views = sql.renamed(projection.table_names())
+            for position, event in written:
+                projection.process(event, views, position)
+        if current:
+            store.advance_all(sql, current, written[-1][0], answered=True)
     except Exception:
-        sql.discard()  # writes deferred by a view (Sql.defer) go with the savepoint
-        with sql.synced():  # first: nothing of the views may commit with the events
-            sql.execute("ROLLBACK TO SAVEPOINT careplan_views")
-            sql.execute("RELEASE SAVEPOINT careplan_views")
+        sql.rollback_to("careplan_views")  # first: nothing of the views may commit
         with suppress(Exception):  # a failing log must not fail the write
             log.exception("projection.with_the_write_failed")
         return False
-    with sql.synced():
-        sql.execute("RELEASE SAVEPOINT careplan_views")
     return len(current) == len(names)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,19 +66,20 @@ class AccessLog:
     def __init__(self, store: ViewStore) -> None:
         self.store = store
         store.create_tables([SQLITE_TABLE if store.is_sqlite else POSTGRES_TABLE, *INDEXES])
-        self._queue: queue.Queue[Access | None] = queue.Queue()
+        # SimpleQueue: a put costs a fraction of Queue's (no condition variables), and
+        # it is made on every read.
+        self._queue: queue.SimpleQueue[Access | _Marker | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="access-log", daemon=True)
         self._writer.start()
 
     def record(self, access: Access) -> None:
         """Called on the request path: only enqueues."""
-        stamped = Access(**{**asdict(access), "at": _now()})
-        self._queue.put(stamped)
+        self._queue.put(replace(access, at=_now()))
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything recorded so far is written (tests, shutdown)."""
         done = threading.Event()
-        self._queue.put(_Marker(done))  # type: ignore[arg-type]
+        self._queue.put(_Marker(done))
         done.wait(timeout)
 
     def close(self) -> None:
@@ -107,7 +108,8 @@ class AccessLog:
         try:
             with self.store.transaction() as sql:
                 for entry in entries:
-                    sql.execute(INSERT, asdict(entry))
+                    sql.defer(INSERT, vars(entry))  # one executemany: one round trip
+                sql.flush()
         except Exception:
             # Never silently: the reads happened; the log says they could not be logged.
             log.exception("access_log.write_failed", entries=len(entries))

@@ -43,7 +43,7 @@ from services.snapshots.store import snapshot_store
 from services.snapshots.taker import SnapshotTaker
 from services.tracing import TRACEPARENT
 from services.transcodings import register_value_objects
-from services.with_the_events import with_the_events
+from services.with_the_events import AskLastBefore, with_the_events
 
 log = structlog.get_logger(__name__)
 
@@ -463,6 +463,13 @@ class CarePlans(Application[UUID]):
         assert isinstance(plan, CarePlan)
         return plan
 
+    def ensure_exists(self, plan_id: UUID | str) -> None:
+        """CarePlanNotFound unless the plan has an event: one indexed row, where loading
+        the plan would fold its whole history to tell the same."""
+        uuid = care_plan_id(plan_id)
+        if not self.recorder.select_events(uuid, desc=True, limit=1):
+            raise CarePlanNotFound(uuid)
+
     def history(
         self, plan_id: UUID | str, up_to: int | None = None, after: int = 0
     ) -> Iterator[CarePlan.Event]:
@@ -547,7 +554,7 @@ class CarePlans(Application[UUID]):
         current = False
         write_views = self.views_with_the_events
 
-        def views(cursor: Any, ids: Sequence[int], last_before: Callable[[], int]) -> None:
+        def views(cursor: Any, ids: Sequence[int], last_before: AskLastBefore) -> None:
             nonlocal current
             assert write_views is not None
             try:

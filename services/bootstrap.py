@@ -6,7 +6,6 @@ The API, the CLI and the tests all call ``bootstrap``; only the settings differ.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -29,7 +28,7 @@ from projections.outcomes import Outcomes
 from projections.runner import ProjectionFollower
 from projections.store import Sql, ViewStore
 from projections.timeline import MedicationTimeline
-from projections.together import apply_with_the_write, catch_up_together
+from projections.together import AskLastBefore, apply_with_the_write, catch_up_together
 from projections.versions import PlanVersions
 from projections.worklist import Worklist
 from services.application import CarePlans, CommandResult
@@ -96,7 +95,7 @@ class Careplan:
                 log.exception("projection.failed", projection=name)
 
     def write_views(
-        self, cursor: Any, written: list[tuple[int, Any]], last_before: Callable[[], int]
+        self, cursor: Any, written: list[tuple[int, Any]], last_before: AskLastBefore
     ) -> bool:
         """The views, written inside the events' own transaction (projections.together)."""
         sql = Sql(cursor, sqlite=self.views.is_sqlite)

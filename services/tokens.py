@@ -8,6 +8,8 @@ checked, so that no secret able to mint tokens lives on the API server.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -67,17 +69,62 @@ class Caller:
         return self.care_team is None or "*" in self.care_team or care_plan_id in self.care_team
 
 
-class SharedSecret:
+class Verifier:
+    """Checks a token once, then remembers the verified caller by the token's exact
+    text: a clinical app sends the same token with every request until it expires,
+    and checking its signature costs more than the rest of a small request.
+
+    A remembered token is honoured until its ``exp``, and for at most ``HOLD``
+    seconds, so a key withdrawn from the identity provider's JWKS stops being
+    honoured soon after (PyJWT keeps fetched keys for an hour anyway). Only
+    verified tokens are remembered; a refusal is checked again every time.
+    """
+
+    HOLD = 300.0
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._verified: dict[str, tuple[Caller, float]] = {}
+        self._lock = threading.Lock()
+
+    #: True when a check may wait on the network (keys fetched from a URL).
+    may_block = False
+
+    def caller(self, token: str) -> Caller:
+        now = time.time()
+        remembered = self._verified.get(token)
+        if remembered is not None and now < remembered[1]:
+            return remembered[0]
+        claims = self.claims(token)
+        caller = _caller(claims)
+        expires = claims.get("exp")
+        until = min(float(expires), now + self.HOLD) if isinstance(expires, int | float) else now
+        with self._lock:
+            if len(self._verified) >= self.SIZE:
+                self._verified.pop(next(iter(self._verified)))  # the oldest remembered
+            self._verified[token] = (caller, until)
+        return caller
+
+    def remembers(self, token: str) -> bool:
+        remembered = self._verified.get(token)
+        return remembered is not None and time.time() < remembered[1]
+
+    def claims(self, token: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class SharedSecret(Verifier):
     """HS256 with one secret (development, or a deployment that issues its own)."""
 
     def __init__(self, secret: str) -> None:
+        super().__init__()
         self.secret = secret
 
-    def caller(self, token: str) -> Caller:
-        return _caller(_decode(token, self.secret, [ALGORITHM]))
+    def claims(self, token: str) -> dict[str, Any]:
+        return _decode(token, self.secret, [ALGORITHM])
 
 
-class PublicKeys:
+class PublicKeys(Verifier):
     """RS256/ES256 tokens from an identity provider: keys from its JWKS (a file, or a
     URL fetched and cached by PyJWT), with issuer and audience required."""
 
@@ -89,22 +136,22 @@ class PublicKeys:
         audience: str,
         algorithms: Sequence[str] = PUBLIC_KEY_ALGORITHMS,
     ) -> None:
+        super().__init__()
         self.issuer, self.audience, self.algorithms = issuer, audience, list(algorithms)
         self._client: jwt.PyJWKClient | None = None
         self._keys: jwt.PyJWKSet | None = None
         if jwks.startswith(("https://", "http://")):
             self._client = jwt.PyJWKClient(jwks, cache_keys=True, lifespan=3600)
+            self.may_block = True
         else:
             self._keys = jwt.PyJWKSet.from_json(Path(jwks).read_text())
 
-    def caller(self, token: str) -> Caller:
+    def claims(self, token: str) -> dict[str, Any]:
         try:
             key = self._signing_key(token)
         except (jwt.PyJWTError, KeyError) as error:
             raise TokenError(f"no trusted key for this token ({error})") from None
-        return _caller(
-            _decode(token, key, self.algorithms, issuer=self.issuer, audience=self.audience)
-        )
+        return _decode(token, key, self.algorithms, issuer=self.issuer, audience=self.audience)
 
     def _signing_key(self, token: str) -> Any:
         if self._client is not None:

@@ -27,11 +27,12 @@ from fastapi.routing import APIRoute
 
 from domain.values import Actor
 from services.access_log import Access
+from services.api.deps import verified_caller
 from services.api.errors import ApiError, problem
 from services.application import EXPECTED_VERSION
 from services.bootstrap import Careplan
 from services.idempotency import Answer, Claimed, Refused, fingerprint
-from services.tokens import Caller, TokenError
+from services.tokens import TokenError
 from services.tracing import TRACEPARENT, valid_traceparent
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
@@ -82,7 +83,7 @@ class CommandRoute(APIRoute):
                 EXPECTED_VERSION.reset(token)
 
         async def read(request: Request) -> Response:
-            actor = _actor(request)
+            actor = await _actor(request)
             try:
                 response = await run(request)
             except Exception as error:  # answered as the application would, then logged
@@ -109,7 +110,7 @@ class CommandRoute(APIRoute):
             if request.method == "GET":
                 return await read(request)
             key = request.headers.get("idempotency-key")
-            actor_id = _actor_id(request)
+            actor_id = await _actor_id(request)
             if key is None or actor_id is None or request.method != "POST":
                 return await run(request)  # no key, or no valid token (answered 401)
             if not _KEY.match(key):
@@ -144,21 +145,21 @@ class CommandRoute(APIRoute):
         return command
 
 
-def _actor(request: Request) -> Actor | None:
+async def _actor(request: Request) -> Actor | None:
     """Who sent it, if the token is valid (an invalid one is answered 401 by the route)."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         return None
     try:
-        caller: Caller = request.app.state.verifier.caller(credentials)
+        caller = await verified_caller(request, credentials)
     except TokenError:
         return None
     return caller.actor
 
 
-def _actor_id(request: Request) -> str | None:
+async def _actor_id(request: Request) -> str | None:
     """Keys belong to who used them."""
-    actor = _actor(request)
+    actor = await _actor(request)
     return actor.id if actor else None
 
 

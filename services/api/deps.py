@@ -1,5 +1,10 @@
 """Request-scoped dependencies as ``Annotated`` aliases: the running Careplan,
 the authenticated actor, and the permission check.
+
+They are ``async`` although they never wait: FastAPI runs a plain ``def``
+dependency on its thread pool, and the hand-off to a thread and back costs more
+than everything these do. The one check that may wait on the network (keys
+fetched from an identity provider's URL) goes to the thread pool itself.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.values import Actor, CommandContext
@@ -23,7 +29,7 @@ bearer = HTTPBearer(
 )
 
 
-def get_careplan(request: Request) -> Careplan:
+async def get_careplan(request: Request) -> Careplan:
     careplan: Careplan = request.app.state.careplan
     return careplan
 
@@ -31,7 +37,17 @@ def get_careplan(request: Request) -> Careplan:
 CareplanDep = Annotated[Careplan, Depends(get_careplan)]
 
 
-def get_caller(
+async def verified_caller(request: Request, token: str) -> Caller:
+    """The caller a token names, checked by the app's verifier (TokenError if refused)."""
+    verifier = request.app.state.verifier
+    if verifier.may_block and not verifier.remembers(token):
+        caller: Caller = await run_in_threadpool(verifier.caller, token)
+        return caller
+    remembered: Caller = verifier.caller(token)
+    return remembered
+
+
+async def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
@@ -39,14 +55,14 @@ def get_caller(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "auth.missing_token", "Send Authorization: Bearer <token>.", challenge)
     try:
-        caller: Caller = request.app.state.verifier.caller(credentials.credentials)
+        caller = await verified_caller(request, credentials.credentials)
     except TokenError as error:
         raise ApiError(401, "auth.invalid_token", f"Token refused: {error}.", challenge) from None
     structlog.contextvars.bind_contextvars(actor_id=caller.actor.id, actor_role=caller.actor.role)
     return caller
 
 
-def get_actor(caller: Annotated[Caller, Depends(get_caller)]) -> Actor:
+async def get_actor(caller: Annotated[Caller, Depends(get_caller)]) -> Actor:
     return caller.actor
 
 
@@ -59,7 +75,7 @@ def allowed(action: str) -> Callable[..., Actor]:
     token lists care teams, the plan is one of theirs."""
     roles = PERMISSIONS[action]
 
-    def check(request: Request, caller: Annotated[Caller, Depends(get_caller)]) -> Actor:
+    async def check(request: Request, caller: Annotated[Caller, Depends(get_caller)]) -> Actor:
         actor = caller.actor
         if actor.role not in roles:
             raise ApiError(403, "auth.forbidden", f"Role {actor.role!r} may not perform {action}.")

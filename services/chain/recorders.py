@@ -178,16 +178,24 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                     traced,
                 )
 
-            def last_before() -> int:
-                chain.execute(
+            def last_before() -> Callable[[], int]:
+                # Its own cursor: the question is sent now and read after the
+                # caller's next query on ``chain`` has been answered with it.
+                asking = curs.connection.cursor()
+                asking.execute(
                     SQL(
                         "SELECT max(notification_id) AS last FROM {events} "
                         "WHERE notification_id < %s"
                     ).format(events=Identifier(self.datastore.schema, self.events_table_name)),
                     (min(ids or [0]),),
                 )
-                row = chain.fetchone()
-                return int(row["last"]) if row and row["last"] is not None else 0
+
+                def answer() -> int:
+                    with asking:
+                        row = asking.fetchone()
+                    return int(row["last"]) if row and row["last"] is not None else 0
+
+                return answer
 
             run_with_the_events(chain, ids, last_before)
         return ids
@@ -236,13 +244,14 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             if traceparent:
                 c.execute(SQLITE_TRACE_INSERT, (notification_id, traceparent))
 
-        def last_before() -> int:
+        def last_before() -> Callable[[], int]:
             c.execute(
                 f"SELECT max(rowid) FROM {self.events_table_name} WHERE rowid < ?",  # noqa: S608 (the library's table)
                 (min(ids or [0]),),
             )
             row = c.fetchone()
-            return int(row[0]) if row and row[0] is not None else 0
+            last = int(row[0]) if row and row[0] is not None else 0
+            return lambda: last
 
         run_with_the_events(c, ids, last_before)
         return ids

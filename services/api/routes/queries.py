@@ -111,7 +111,7 @@ def read_medications(
         )
     rows = active_medications(careplan.views, plan_id)
     if not rows:
-        careplan.app.care_plan(plan_id)  # an unknown plan is a 404, not an empty list
+        careplan.app.ensure_exists(plan_id)  # an unknown plan is a 404, not an empty list
     return schemas.Medications(care_plan_id=plan_id, medications=medications_out(rows))
 
 
@@ -140,7 +140,7 @@ def version_as_of(careplan: Careplan, plan_id: str, as_of: datetime) -> int:
     """The plan's version recorded by ``as_of`` (time → version index); 404 before it."""
     version = version_at(careplan.views, plan_id, as_of)
     if version is None:
-        careplan.app.care_plan(plan_id)  # no such plan at all: the usual 404
+        careplan.app.ensure_exists(plan_id)  # no such plan at all: the usual 404
         raise ApiError(
             404,
             "care_plan.not_found",

@@ -137,4 +137,4 @@ def read_worklist(
 def require_plan(careplan: Careplan, plan_id: str, rows: list[Any]) -> None:
     """An empty view of an unknown plan is a 404, not an empty answer."""
     if not rows:
-        careplan.app.care_plan(plan_id)
+        careplan.app.ensure_exists(plan_id)
