@@ -14,15 +14,24 @@
 
 A route class rather than a middleware: it runs inside FastAPI's error handling,
 so every refusal is problem+json like the rest.
+
+A plain ``def`` handler (they block: they load and store plans) runs on the
+thread pool once: FastAPI would hand it to a thread, then hand the checking of
+its answer against the response model to a thread again; wrapped in a
+coroutine that runs it on a thread, the answer is checked on the event loop.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
 from domain.values import Actor
@@ -68,7 +77,23 @@ def with_etag(response: Response) -> Response:
     return response
 
 
+def on_a_thread(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """A blocking handler as a coroutine that runs it on the thread pool; FastAPI
+    reads its parameters and return type through ``__wrapped__``."""
+    if inspect.iscoroutinefunction(handler):
+        return handler
+
+    @functools.wraps(handler)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(handler, *args, **kwargs)
+
+    return run
+
+
 class CommandRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, on_a_thread(endpoint), **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handle = super().get_route_handler()
         path = self.path
