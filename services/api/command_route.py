@@ -145,7 +145,8 @@ class CommandRoute(APIRoute):
             careplan: Careplan = request.app.state.careplan
             keys = careplan.idempotency
             print_ = fingerprint(request.method, request.url.path, await request.body())
-            claim = keys.claim(actor_id, key, print_)
+            # The keys live in the database: off the event loop, like the command.
+            claim = await run_in_threadpool(keys.claim, actor_id, key, print_)
             if isinstance(claim, Refused):
                 return problem(claim.status, claim.code, claim.detail)
             if isinstance(claim, Answer):
@@ -158,13 +159,13 @@ class CommandRoute(APIRoute):
             except Exception as error:  # a refusal is an answer too: keep it for the retry
                 handler = _handler_for(request, error)
                 if handler is None:
-                    keys.release(actor_id, key)
+                    await run_in_threadpool(keys.release, actor_id, key)
                     raise
                 response = await handler(request, error)
             if response.status_code >= 500:
-                keys.release(actor_id, key)
+                await run_in_threadpool(keys.release, actor_id, key)
             else:
-                keys.remember(actor_id, key, _answer(response))
+                await run_in_threadpool(keys.remember, actor_id, key, _answer(response))
             return response
 
         return command
