@@ -141,6 +141,9 @@ class Relay:
         self.schema_base_uri = schema_base_uri
         self.encoder = MessageEncoder(mapper, source, schema_base_uri)
         self._untracked_position = start_after
+        #: The batch read while the previous one was being acknowledged (see
+        #: ``publish_next_batch``); used only if the position is still its ``after``.
+        self._prepared: _Batch | None = None
 
     def position(self) -> int:
         """The last notification id published and acknowledged."""
@@ -190,15 +193,35 @@ class Relay:
         messages = [encode(n, traces.get(n.id)) for n in notifications]
         return _Batch(after, notifications[-1].id, messages)
 
+    def _prepare_ahead(self, after: int) -> _Batch | None:
+        """The next batch, read early; a failure here only loses the head start (the
+        batch is read again, and the error raised, when its turn comes)."""
+        try:
+            return self._prepare(after)
+        except Exception as error:
+            log.warning("relay.read_ahead_failed", error=str(error))
+            return None
+
     def publish_next_batch(self) -> int:
-        """Publish the next batch; return how many events went out (0: caught up)."""
-        batch = self._prepare(self.position())
+        """Publish the next batch; return how many events went out (0: caught up).
+
+        While the broker acknowledges a batch, the next one is read and encoded, so
+        the database's work and the broker's overlap. That batch is sent only after
+        this one is acknowledged and its position recorded, and only if the position
+        is still the one it was read after: when this batch fails, it is dropped and
+        the relay reads again from the last acknowledged position.
+        """
+        start = self.position()
+        batch, self._prepared = self._prepared, None
+        if batch is None or batch.after != start:
+            batch = self._prepare(start)
         if batch is None:
             return 0
         producer = self._producer()
         send = producer.send
         topic = self.topic
         futures = [send(topic, key=k, value=v, headers=h) for k, v, h in batch.messages]
+        self._prepared = self._prepare_ahead(batch.last)
         producer.flush(timeout=self.send_timeout)
         for future in futures:
             future.get(timeout=self.send_timeout)  # raises if the broker did not ack
@@ -234,6 +257,7 @@ class Relay:
         return published
 
     def close(self) -> None:
+        self._prepared = None
         if self.producer is None:
             return
         self.producer.flush(timeout=self.send_timeout)
