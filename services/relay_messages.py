@@ -10,24 +10,34 @@ not expect (an event stored by an earlier class version, an unknown shape, a
 transcoder other than the library's JSON one), so the full path stays the one
 definition of a message; ``tests/unit/test_relay_messages.py`` holds the two equal
 for every event type.
+
+The direct path parses and writes JSON with orjson, several times faster than the
+standard library, except where the two could differ: orjson reads an integer
+beyond 64 bits as a float and writes some floats differently (``1e-7`` for
+``1e-07``). Events rarely hold a float (amounts are decimals, kept as strings), so
+a message in which one appears, read or written, is made again with the standard
+library, as the full path makes it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
+import orjson
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Mapper, StoredEvent
 from eventsourcing.utils import resolve_topic
 
 from services.event_json import (
     DEFAULT_SCHEMA_BASE_URI,
+    ENVELOPE_FIELDS,
     actor_entry,
-    is_data_field,
     iso_time,
     message_value,
     schema_uri,
@@ -44,7 +54,12 @@ _SPECVERSION = ("ce_specversion", b"1.0")
 _CONTENT_TYPE = ("content-type", b"application/json")
 #: Value objects (doses, diagnoses, actors …) decoded once per distinct stored form.
 REMEMBERED_VALUE_OBJECTS = 4096
-_PLAIN = frozenset({str, int, float, bool, type(None)})
+#: A UTC time exactly as ``datetime.isoformat`` writes it (microseconds only when not
+#: zero): ``iso_time`` then only swaps the offset for a Z.
+_ISO_UTC = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.(?!000000)[0-9]{6})?\+00:00"
+)
 
 
 def cloud_event_headers(
@@ -94,6 +109,28 @@ class _Unusual(Exception):
     """The stored event is not one the direct path handles: take the full path."""
 
 
+class _Float(Exception):
+    """A float was read or is to be written: make the message with the standard library."""
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A value object's published form, and whether a float was in it or in its stored form."""
+
+    value: Any
+    has_float: bool
+
+
+def _has_float(value: Any) -> bool:
+    if type(value) is float:
+        return True
+    if type(value) is list:
+        return any(_has_float(item) for item in value)
+    if type(value) is dict:
+        return any(_has_float(item) for item in value.values())
+    return False
+
+
 class MessageEncoder:
     """Messages for one relay (one source, one schema base), straight from stored events.
 
@@ -113,15 +150,18 @@ class MessageEncoder:
         # then every event takes the full path.
         self.direct = type(transcoder) is JSONTranscoder
         self._names: dict[str, Any] = transcoder.names if self.direct else {}  # type: ignore[attr-defined]
+        # Times are read by pattern only while the library's own transcoding reads them.
+        self._library_times = type(self._names.get("datetime_iso")) is DatetimeAsISO
         self._types: dict[str, _EventType] = {}
-        self._value_object: Callable[[str], Any] = lru_cache(maxsize=REMEMBERED_VALUE_OBJECTS)(
-            self._decode_value_object
-        )
-        self._actor: Callable[[str], Any] = lru_cache(maxsize=REMEMBERED_VALUE_OBJECTS)(
+        self._value_object: Callable[[bytes], _Decoded] = lru_cache(
+            maxsize=REMEMBERED_VALUE_OBJECTS
+        )(self._decode_value_object)
+        self._actor: Callable[[bytes], _Decoded] = lru_cache(maxsize=REMEMBERED_VALUE_OBJECTS)(
             self._decode_actor
         )
         #: How many messages took each path (the tests check the direct one is used).
         self.direct_count = 0
+        self.standard_json_count = 0
         self.full_count = 0
 
     # -- the two paths -------------------------------------------------------------
@@ -130,7 +170,11 @@ class MessageEncoder:
         """The message of a stored event (a ``Notification`` from the log)."""
         if self.direct:
             try:
-                message = self._direct(stored, traceparent)
+                try:
+                    message = self._direct(stored, traceparent, fast=True)
+                except _Float:
+                    self.standard_json_count += 1
+                    message = self._direct(stored, traceparent, fast=False)
             except Exception:  # the full path decides, and raises the real error
                 message = None
             if message is not None:
@@ -148,8 +192,12 @@ class MessageEncoder:
             cloud_event_headers(event, self.source, self.schema_base_uri, traceparent),
         )
 
-    def _direct(self, stored: StoredEvent, traceparent: str | None) -> Message | None:
-        """The same message without the domain object; None for the full path."""
+    def _direct(
+        self, stored: StoredEvent, traceparent: str | None, *, fast: bool
+    ) -> Message | None:
+        """The same message without the domain object; None for the full path.
+
+        ``fast``: orjson reads and writes the JSON, and any float raises ``_Float``."""
         kind = self._types.get(stored.topic) or self._learn(stored.topic)
         plan = stored.originator_id
         if type(plan) is not UUID:
@@ -159,20 +207,26 @@ class MessageEncoder:
             state = self.mapper.cipher.decrypt(state)
         if self.mapper.compressor:
             state = self.mapper.compressor.decompress(state)
-        fields = json.loads(state)
+        fields = orjson.loads(state) if fast else json.loads(state)
         if fields.pop("class_version", 1) != kind.class_version:
             return None  # stored by an earlier version: the class's upcasters apply
-        recorded = iso_time(self._scalar(fields["timestamp"]))
-        occurred = iso_time(self._scalar(fields["occurred_at"]))
+        recorded = self._time(fields["timestamp"])
+        occurred = self._time(fields["occurred_at"])
         correlation_id = fields["correlation_id"]
         if correlation_id is not None and type(correlation_id) is not str:
             return None
-        actor = self._actor(_ENCODER.encode(fields["actor"]))
-        data = {
-            name: value if type(value) in _PLAIN else self._convert(value)
-            for name, value in fields.items()
-            if is_data_field(name)
-        }
+        actor = self._actor(self._stored_json(fields["actor"], fast))
+        if fast and actor.has_float:
+            raise _Float
+        data = {}
+        for name, value in fields.items():
+            if name in ENVELOPE_FIELDS or name.startswith("originator_topic"):
+                continue  # as ``event_json.is_data_field``
+            kind_of = type(value)
+            if kind_of is str or kind_of is int or kind_of is bool or value is None:
+                data[name] = value
+            else:
+                data[name] = self._convert(value, fast)
         plan_id = str(plan)
         version = stored.originator_version
         value = {
@@ -181,7 +235,7 @@ class MessageEncoder:
             "type": kind.name,
             "occurred_at": occurred,
             "recorded_at": recorded,
-            "actor": actor,
+            "actor": actor.value,
             "correlation_id": correlation_id,
             "data": data,
         }
@@ -198,7 +252,8 @@ class MessageEncoder:
         ]
         if traceparent:
             headers.append(("traceparent", traceparent.encode()))
-        return key, _ENCODER.encode(value).encode(), headers
+        encoded = orjson.dumps(value) if fast else _ENCODER.encode(value).encode()
+        return key, encoded, headers
 
     # -- pieces of the direct path ---------------------------------------------------
 
@@ -223,25 +278,56 @@ class MessageEncoder:
             raise _Unusual
         return self._names[stored["_type_"]].decode(stored["_data_"])
 
-    def _convert(self, stored: Any) -> Any:
+    def _time(self, stored: Any) -> str:
+        """``iso_time`` of a stored time. One that ``isoformat`` wrote in UTC already reads
+        as ``iso_time`` writes it, bar the Z: it is checked, not converted."""
+        if self._library_times and type(stored) is dict and len(stored) == 2:
+            text = stored.get("_data_")
+            if (
+                stored.get("_type_") == "datetime_iso"
+                and type(text) is str
+                and _ISO_UTC.fullmatch(text)
+            ):
+                datetime.fromisoformat(text)  # refuses a date that does not exist, as decoding
+                return text[:-6] + "Z"
+        return iso_time(self._scalar(stored))
+
+    def _convert(self, stored: Any, fast: bool) -> Any:
         """A stored data value as ``to_json_value`` renders its decoded form."""
         kind = type(stored)
-        if kind in _PLAIN:
+        if kind is str or kind is int or kind is bool or stored is None:
+            return stored
+        if kind is float:
+            if fast:
+                raise _Float
             return stored
         if kind is list:
-            return [self._convert(item) for item in stored]
+            return [self._convert(item, fast) for item in stored]
         if kind is dict:
             if len(stored) == 2 and "_type_" in stored and "_data_" in stored:
                 if type(stored["_data_"]) is str:
-                    return to_json_value(self._scalar(stored))
-                return self._value_object(_ENCODER.encode(stored))
-            return {name: self._convert(item) for name, item in stored.items()}
+                    value = to_json_value(self._scalar(stored))
+                    if fast and type(value) is float:
+                        raise _Float
+                    return value
+                decoded = self._value_object(self._stored_json(stored, fast))
+                if fast and decoded.has_float:
+                    raise _Float
+                return decoded.value
+            return {name: self._convert(item, fast) for name, item in stored.items()}
         raise _Unusual
 
-    def _decode_value_object(self, stored_json: str) -> Any:
+    @staticmethod
+    def _stored_json(value: Any, fast: bool) -> bytes:
+        """A stored value as JSON again: the key of the value-object caches."""
+        return orjson.dumps(value) if fast else _ENCODER.encode(value).encode()
+
+    def _decode_value_object(self, stored_json: bytes) -> _Decoded:
         """A value object's published form, through the transcoder's own decoding (its
         class validates and normalises, as when the event is loaded)."""
-        return to_json_value(self.mapper.transcoder.decode(stored_json.encode()))
+        value = to_json_value(self.mapper.transcoder.decode(stored_json))
+        return _Decoded(value, _has_float(json.loads(stored_json)) or _has_float(value))
 
-    def _decode_actor(self, stored_json: str) -> Any:
-        return actor_entry(self.mapper.transcoder.decode(stored_json.encode()))
+    def _decode_actor(self, stored_json: bytes) -> _Decoded:
+        value = actor_entry(self.mapper.transcoder.decode(stored_json))
+        return _Decoded(value, _has_float(json.loads(stored_json)) or _has_float(value))

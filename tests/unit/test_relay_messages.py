@@ -152,8 +152,11 @@ def tagged_time(moment: datetime) -> dict[str, str]:
         {"dose": {"_type_": "dose", "_data_": {"amount": "25.000", "unit": "mg"}}},
         {"actor": {"_type_": "actor", "_data_": {"id": " dr-ada ", "role": "prescriber"}}},
         {"note": 'ünïcode ✓ "quoted" \n'},
-        {"extra": {"nested": [{"_type_": "decimal_str", "_data_": "1.50"}], "plain": 1.5}},
-        {"refills": 10**30},
+        {"extra": {"nested": [{"_type_": "decimal_str", "_data_": "1.50"}], "plain": "1.5"}},
+        {"extra": {"_type_": "uuid_hex", "_data_": "4bf92f3577b34da6a3ce929d0e0e4736"}},
+        {"extra": {"_type_": "date_iso", "_data_": "2026-03-02"}},
+        {"extra": {"_type_": "measurement", "_data_": {"instrument": "PHQ-9", "total": 7}}},
+        {"refills": 2**63 - 1},
     ],
     ids=[
         "offset",
@@ -163,7 +166,10 @@ def tagged_time(moment: datetime) -> dict[str, str]:
         "actor",
         "text",
         "nested",
-        "big-int",
+        "uuid",
+        "date",
+        "value-object",
+        "64-bit-int",
     ],
 )
 def test_unusual_stored_values_give_the_same_message(changes: dict[str, Any]) -> None:
@@ -177,6 +183,77 @@ def test_unusual_stored_values_give_the_same_message(changes: dict[str, Any]) ->
         return
     assert direct.encode(odd) == expected
     assert direct.direct_count == 1, "an ordinary value sent to the full path"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"extra": 1e-07},  # orjson would write 1e-7
+        {"extra": [1.5, {"deeper": 1e16}]},
+        {"refills": 10**30},  # orjson would read a float
+        {"extra": {"_type_": "measurement", "_data_": {"instrument": "PHQ-9", "total": 10**30}}},
+        {"extra": {"_type_": "measurement", "_data_": {"instrument": "PHQ-9", "total": 2.5}}},
+    ],
+    ids=[
+        "small-float",
+        "nested-floats",
+        "big-int",
+        "big-int-in-value-object",
+        "float-in-value-object",
+    ],
+)
+def test_floats_and_big_integers_are_written_as_the_standard_library_writes_them(
+    changes: dict[str, Any],
+) -> None:
+    direct = encoder()
+    odd = rewritten(a_prescription(), **changes)
+    assert direct.encode(odd) == direct.full(odd)
+    assert (direct.direct_count, direct.standard_json_count, direct.full_count) == (1, 1, 0)
+
+
+def test_a_field_stored_twice_reads_as_the_standard_library_reads_it() -> None:
+    event = a_prescription()
+    original = stored(event)
+    assert b'"frequency":"twice_daily"' in original.state
+    state = original.state.replace(
+        b'"frequency":"twice_daily"', b'"frequency":"daily","frequency":"twice_daily"'
+    )
+    twice = notification(
+        StoredEvent(
+            originator_id=original.originator_id,
+            originator_version=original.originator_version,
+            topic=original.topic,
+            state=state,
+        )
+    )
+    direct = encoder()
+    assert direct.encode(twice) == direct.full(twice) == direct.encode(original)
+    assert direct.full_count == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-02T09:30:00+00:00",
+        "2026-03-02T09:30:00.000001+00:00",
+        "2026-03-02T09:30:00.000000+00:00",  # not as isoformat writes it: converted
+        "2026-03-02T09:30:00.123+00:00",
+        "2026-03-02 09:30:00+00:00",
+        "2026-03-02T09:30:00+01:00",
+        "2026-03-02T09:30:00",  # no offset: the full path takes it as local time
+        "2026-02-30T09:30:00+00:00",  # no such day: refused on both paths
+    ],
+)
+def test_stored_times_in_any_form_give_the_same_ce_time(text: str) -> None:
+    direct = encoder()
+    odd = rewritten(a_prescription(), timestamp={"_type_": "datetime_iso", "_data_": text})
+    try:
+        expected = direct.full(odd)
+    except ValueError:
+        with pytest.raises(ValueError, match="day is out of range"):
+            direct.encode(odd)
+        return
+    assert direct.encode(odd) == expected
 
 
 @pytest.mark.parametrize(
