@@ -92,6 +92,7 @@ def cloud_event_headers(
 
 
 def encode_value(event: Any) -> bytes:
+    """The Kafka value of a domain event: ``message_value`` as compact UTF-8 JSON."""
     return _ENCODER.encode(message_value(event)).encode()
 
 
