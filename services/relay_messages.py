@@ -54,6 +54,8 @@ _SPECVERSION = ("ce_specversion", b"1.0")
 _CONTENT_TYPE = ("content-type", b"application/json")
 #: Value objects (doses, diagnoses, actors …) decoded once per distinct stored form.
 REMEMBERED_VALUE_OBJECTS = 4096
+#: Plans whose id is kept as text and bytes (``str(UUID)`` is Python code): a few MB at most.
+REMEMBERED_PLANS = 65_536
 #: A UTC time exactly as ``datetime.isoformat`` writes it (microseconds only when not
 #: zero): ``iso_time`` then only swaps the offset for a Z.
 _ISO_UTC = re.compile(
@@ -154,6 +156,7 @@ class MessageEncoder:
         # Times are read by pattern only while the library's own transcoding reads them.
         self._library_times = type(self._names.get("datetime_iso")) is DatetimeAsISO
         self._types: dict[str, _EventType] = {}
+        self._plan_ids: dict[UUID, tuple[str, bytes]] = {}
         self._value_object: Callable[[bytes], _Decoded] = lru_cache(
             maxsize=REMEMBERED_VALUE_OBJECTS
         )(self._decode_value_object)
@@ -228,7 +231,7 @@ class MessageEncoder:
                 data[name] = value
             else:
                 data[name] = self._convert(value, fast)
-        plan_id = str(plan)
+        plan_id, key = self._plan_ids.get(plan) or self._plan_id(plan)
         version = stored.originator_version
         value = {
             "care_plan_id": plan_id,
@@ -240,7 +243,6 @@ class MessageEncoder:
             "correlation_id": correlation_id,
             "data": data,
         }
-        key = plan_id.encode()
         headers = [
             _SPECVERSION,
             ("ce_id", f"{plan_id}:{version}".encode()),
@@ -271,6 +273,13 @@ class MessageEncoder:
         )
         self._types[topic] = kind
         return kind
+
+    def _plan_id(self, plan: UUID) -> tuple[str, bytes]:
+        if len(self._plan_ids) >= REMEMBERED_PLANS:
+            self._plan_ids.clear()
+        text = str(plan)
+        self._plan_ids[plan] = (text, text.encode())
+        return self._plan_ids[plan]
 
     def _scalar(self, stored: Any) -> Any:
         """A transcoded value whose stored form is one string (a time, a date, a UUID,

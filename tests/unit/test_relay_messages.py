@@ -19,6 +19,7 @@ from eventsourcing.compressor import ZlibCompressor
 from eventsourcing.persistence import JSONTranscoder, Mapper, Notification, StoredEvent
 
 from domain.care_plan import CarePlan
+from services import relay_messages
 from services.application import CarePlans
 from services.event_json import message_value
 from services.publisher import cloud_event_headers, encode_value
@@ -88,6 +89,17 @@ def test_the_second_event_of_a_type_and_actor_is_still_exact() -> None:
     first = [direct.encode(stored(e)) for e in events]
     again = [direct.encode(stored(e)) for e in events]
     assert first == again == [direct.full(stored(e)) for e in events]
+
+
+def test_plan_ids_forgotten_when_too_many_are_remembered_come_back_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(relay_messages, "REMEMBERED_PLANS", 1)
+    direct = encoder()
+    events = [*every_event_type(), *every_event_type()]  # every type, on new plans twice
+    assert len({e.originator_id for e in events}) > 2
+    assert [direct.encode(stored(e)) for e in events] == [direct.full(stored(e)) for e in events]
+    assert len(direct._plan_ids) == 1
 
 
 @pytest.mark.parametrize("name", V1_ORDER)
