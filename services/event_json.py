@@ -76,7 +76,11 @@ def event_data(event: Any) -> dict[str, Any]:
 
 
 def actor_json(event: Any) -> dict[str, Any]:
-    actor = event.actor
+    return actor_entry(event.actor)
+
+
+def actor_entry(actor: Any) -> dict[str, Any]:
+    """An actor as published: the optional fields only when they are set."""
     entry = {"id": actor.id, "role": actor.role}
     if actor.name:
         entry["name"] = actor.name

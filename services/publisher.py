@@ -16,9 +16,9 @@ records nothing, so the live relay's position is never disturbed.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -27,53 +27,25 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from services.event_json import (
-    DEFAULT_SCHEMA_BASE_URI,
-    iso_time,
-    message_value,
-    schema_uri,
-    versioned_type,
-)
+from services.event_json import DEFAULT_SCHEMA_BASE_URI
 from services.partitioning import KeyHashPartitioner
+from services.relay_messages import Message, MessageEncoder, cloud_event_headers, encode_value
+
+# The message functions lived here first; the bench and the tests still import them from here.
+__all__ = [
+    "RELAY_NAME",
+    "Relay",
+    "cloud_event_headers",
+    "encode_value",
+    "ensure_topic",
+    "make_producer",
+]
 
 log = structlog.get_logger(__name__)
 
 RELAY_NAME = "careplan.relay"
 SEND_TIMEOUT_SECONDS = 30.0
 ERROR_BACKOFF_SECONDS = 1.0
-
-
-def cloud_event_headers(
-    event: Any,
-    source: str,
-    schema_base_uri: str = DEFAULT_SCHEMA_BASE_URI,
-    traceparent: str | None = None,
-) -> list[tuple[str, bytes]]:
-    """CloudEvents 1.0 binary-mode headers; ``ce_id`` is fixed by plan and version, and
-    ``ce_dataschema`` names the JSON Schema of the value (``infra/schemas/``).
-
-    ``traceparent`` is the W3C header of the request that wrote the event, when it
-    had one; the CloudEvents distributed-tracing extension uses the same name, so
-    tracing-aware consumers and Kafka instrumentation both pick it up.
-    """
-    plan_id = str(event.originator_id)
-    headers = {
-        "ce_specversion": "1.0",
-        "ce_id": f"{plan_id}:{event.originator_version}",
-        "ce_type": versioned_type(type(event)),
-        "ce_source": source,
-        "ce_subject": plan_id,
-        "ce_time": iso_time(event.timestamp),
-        "ce_dataschema": schema_uri(type(event), schema_base_uri),
-        "content-type": "application/json",
-    }
-    if traceparent:
-        headers["traceparent"] = traceparent
-    return [(name, value.encode()) for name, value in headers.items()]
-
-
-def encode_value(event: Any) -> bytes:
-    return json.dumps(message_value(event), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
@@ -123,6 +95,15 @@ def ensure_topic(
         admin.close()
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """Events read from the log after position ``after``, encoded and ready to send."""
+
+    after: int
+    last: int
+    messages: list[Message]
+
+
 class Relay:
     """Moves events from the notification log to one Kafka topic.
 
@@ -158,7 +139,11 @@ class Relay:
         self.batch_size = batch_size
         self.name = name
         self.schema_base_uri = schema_base_uri
+        self.encoder = MessageEncoder(mapper, source, schema_base_uri)
         self._untracked_position = start_after
+        #: The batch read while the previous one was being acknowledged (see
+        #: ``publish_next_batch``); used only if the position is still its ``after``.
+        self._prepared: _Batch | None = None
 
     def position(self) -> int:
         """The last notification id published and acknowledged."""
@@ -196,36 +181,53 @@ class Relay:
         lookup = getattr(self.recorder, "traceparents", None)
         return lookup(after, upto) if lookup is not None else {}
 
-    def publish_next_batch(self) -> int:
-        """Publish the next batch; return how many events went out (0: caught up)."""
-        start = self.position()
+    def _prepare(self, after: int) -> _Batch | None:
+        """The batch after position ``after``, encoded; None when there is none yet."""
         notifications = self.recorder.select_notifications(
-            start=start, limit=self.batch_size, inclusive_of_start=False
+            start=after, limit=self.batch_size, inclusive_of_start=False
         )
         if not notifications:
+            return None
+        traces = self._traceparents(after, notifications[-1].id)
+        encode = self.encoder.encode
+        messages = [encode(n, traces.get(n.id)) for n in notifications]
+        return _Batch(after, notifications[-1].id, messages)
+
+    def _prepare_ahead(self, after: int) -> _Batch | None:
+        """The next batch, read early; a failure here only loses the head start (the
+        batch is read again, and the error raised, when its turn comes)."""
+        try:
+            return self._prepare(after)
+        except Exception as error:
+            log.warning("relay.read_ahead_failed", error=str(error))
+            return None
+
+    def publish_next_batch(self) -> int:
+        """Publish the next batch; return how many events went out (0: caught up).
+
+        While the broker acknowledges a batch, the next one is read and encoded, so
+        the database's work and the broker's overlap. That batch is sent only after
+        this one is acknowledged and its position recorded, and only if the position
+        is still the one it was read after: when this batch fails, it is dropped and
+        the relay reads again from the last acknowledged position.
+        """
+        start = self.position()
+        batch, self._prepared = self._prepared, None
+        if batch is None or batch.after != start:
+            batch = self._prepare(start)
+        if batch is None:
             return 0
-        traces = self._traceparents(start, notifications[-1].id)
         producer = self._producer()
-        futures = []
-        for notification in notifications:
-            event = self.mapper.to_domain_event(notification)
-            headers = cloud_event_headers(
-                event, self.source, self.schema_base_uri, traces.get(notification.id)
-            )
-            futures.append(
-                producer.send(
-                    self.topic,
-                    key=str(event.originator_id).encode(),
-                    value=encode_value(event),
-                    headers=headers,
-                )
-            )
+        send = producer.send
+        topic = self.topic
+        futures = [send(topic, key=k, value=v, headers=h) for k, v, h in batch.messages]
+        self._prepared = self._prepare_ahead(batch.last)
         producer.flush(timeout=self.send_timeout)
         for future in futures:
             future.get(timeout=self.send_timeout)  # raises if the broker did not ack
-        self._advance(notifications[-1].id)
-        log.info("relay.published", count=len(notifications), position=notifications[-1].id)
-        return len(notifications)
+        self._advance(batch.last)
+        log.info("relay.published", count=len(batch.messages), position=batch.last)
+        return len(batch.messages)
 
     def run(
         self,
@@ -255,6 +257,7 @@ class Relay:
         return published
 
     def close(self) -> None:
+        self._prepared = None
         if self.producer is None:
             return
         self.producer.flush(timeout=self.send_timeout)

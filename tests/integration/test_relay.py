@@ -280,6 +280,45 @@ def test_unacknowledged_batch_is_not_tracked_and_is_republished(
     assert_topic_holds_exactly(deduplicated(records), events)
 
 
+def test_a_failed_batch_drops_the_batch_read_ahead_and_resumes_after_the_last_ack(
+    careplan: Careplan, kafka: str
+) -> None:
+    """The next batch is read while one is acknowledged: when the acknowledgement fails,
+    that batch must not go out; the relay starts again after the last acknowledged one."""
+    write_plans(careplan, 3)
+    events = stored_events(careplan)
+    topic = new_topic(kafka)
+    batch = 10
+    acked = batch + 4  # the first batch, then part of the second, reach the broker
+
+    failing = UnacknowledgingProducer(make_producer(kafka), ack_first=acked)
+    relay = make_relay(
+        careplan,
+        kafka,
+        topic,
+        producer=failing,
+        batch_size=batch,
+        reconnect=lambda: make_producer(kafka),
+    )
+    errors: list[Exception] = []
+    try:
+        published = relay.run(threading.Event(), until_idle=True, on_error=errors.append)
+    finally:
+        relay.close()
+
+    assert [type(e) for e in errors] == [KafkaTimeoutError]
+    assert published == len(events)
+    assert relay.position() == max_notification_id(careplan)
+    records = read_topic(kafka, topic, at_least=len(events) + acked - batch)
+    # Only the second batch's acknowledged part went out twice: nothing of the batch
+    # read ahead was sent before the failure.
+    assert len(records) == len(events) + acked - batch
+    kept = deduplicated(records)
+    duplicates = [r.ce_id for r in records if r not in kept]
+    assert sorted(duplicates) == sorted(ce_id(e) for e in events[batch:acked])
+    assert_topic_holds_exactly(kept, events)
+
+
 def test_closed_producer_fails_the_batch_without_advancing(careplan: Careplan, kafka: str) -> None:
     write_plans(careplan, 3)
     events = stored_events(careplan)
