@@ -2,7 +2,9 @@
 against the baseline app (bench/baseline_app.py) driven by the same client in the
 same run. Each client writes to its own care plan (one adherence note per command:
 one event), so the figures are about the write path, not about clients racing on
-one plan. "per txn" is how many commands group commit wrote per transaction.
+one plan. "per txn" is how many commands group commit wrote per transaction; the
+CPU columns are milliseconds of CPU per request of each server and of this client
+(Linux), which show where a ratio comes from on a machine with few cores.
 
     python -m bench.commands [--seconds 8] [--clients 1,8,32]
 
@@ -32,7 +34,7 @@ from bench.scratch_database import scratch_database
 from bench.tansu import free_port
 from services.tokens import issue_token
 
-console = Console()
+console = Console(width=150)
 SECRET = "bench-secret-" + "x" * 32
 CAREPLAN = Path(sys.executable).parent / "careplan"
 
@@ -82,6 +84,34 @@ async def drive(
         await asyncio.gather(*(caller(n) for n in range(clients)))
         elapsed = time.monotonic() - began
     return len(latencies) / elapsed, latencies
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far; None where /proc is not."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(
+    pid: int,
+    clients: int,
+    seconds: float,
+    request: Callable[[httpx.AsyncClient, int], Awaitable[int]],
+) -> tuple[float, list[float], str, str]:
+    """``drive``, and the server's and this client's CPU per request (ms; where the
+    ratio stops, it shows which side ran out: the client's cost grows with clients)."""
+    server_before, client_before = cpu_seconds(pid), time.process_time()
+    rate, latencies = asyncio.run(drive(clients, seconds, request))
+    server_after, client_after = cpu_seconds(pid), time.process_time()
+    count = max(1.0, rate * seconds)
+    client = f"{(client_after - client_before) / count * 1000:.2f}"
+    if server_before is None or server_after is None:
+        return rate, latencies, "n/a", client
+    return rate, latencies, f"{(server_after - server_before) / count * 1000:.2f}", client
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -154,6 +184,9 @@ def main(
                 "p99 ms",
                 "ratio",
                 "per txn",
+                "CPU ms: server",
+                "baseline",
+                "client",
                 title="Commands through HTTP, PostgreSQL",
             )
 
@@ -169,10 +202,12 @@ def main(
 
             for level in levels:
                 before = batches()
-                ours, our_ms = asyncio.run(drive(level, seconds, command))
+                ours, our_ms, our_cpu, client_cpu = cpu_per_request(
+                    careplan.pid, level, seconds, command
+                )
                 after = batches()
                 per_transaction = (after[1] - before[1]) / max(1.0, after[0] - before[0])
-                theirs, their_ms = asyncio.run(drive(level, seconds, raw))
+                theirs, their_ms, their_cpu, _ = cpu_per_request(baseline.pid, level, seconds, raw)
                 table.add_row(
                     str(level),
                     f"{ours:.0f}",
@@ -183,6 +218,9 @@ def main(
                     f"{percentile(their_ms, 0.99):.1f}",
                     f"{ours / theirs:.2f}",
                     f"{per_transaction:.1f}",
+                    our_cpu,
+                    their_cpu,
+                    client_cpu,
                 )
             console.print(table)
         finally:
