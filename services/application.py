@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from contextvars import ContextVar
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -463,6 +464,44 @@ class CarePlans(Application[UUID]):
         assert isinstance(plan, CarePlan)
         return plan
 
+    def plan_as_stored(self, plan_id: UUID, version: int | None) -> tuple[CarePlan, bool]:
+        """A copy of the plan for a command (group commit), and whether it was checked
+        against the database.
+
+        When ``version`` is the one this process last stored of the plan and the
+        cached plan is at it, the copy is taken without asking the database for
+        newer events (a round trip saved on every command) and is not checked.
+        Should another process have written the plan since, a command judged on it
+        and accepted fails at the write on the version and runs again on the plan
+        loaded afresh; one refused is answered only once the plan is checked
+        (``stored_version``), so no rule's answer comes from a stale plan.
+        """
+        cache = self.repository.cache
+        if version is not None and cache is not None:
+            with self._loading(plan_id):
+                try:
+                    cached = cache.get(plan_id)
+                except KeyError:
+                    cached = None
+                if isinstance(cached, CarePlan) and cached.version == version:
+                    return deepcopy(cached), False
+        return self.care_plan(plan_id), True
+
+    def stored_version(self, plan_id: UUID) -> int:
+        """The plan's last stored version (0: none), from one indexed row."""
+        rows = self.recorder.select_events(plan_id, desc=True, limit=1)
+        return rows[0].originator_version if rows else 0
+
+    def keep_stored(self, plans: Iterable[CarePlan]) -> None:
+        """Plans a group commit has just stored, as they now stand, become the cached
+        ones (the batch holds them no longer), for ``plan_as_stored``."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for plan in plans:
+            with self._loading(plan.id):
+                cache.put(plan.id, plan)
+
     def ensure_exists(self, plan_id: UUID | str) -> None:
         """CarePlanNotFound unless the plan has an event: one indexed row, where loading
         the plan would fold its whole history to tell the same."""
@@ -586,6 +625,8 @@ class CarePlans(Application[UUID]):
                 positions[(event.originator_id, event.originator_version)] = (
                     recording.notification.id
                 )
+        if self.group_commit is not None:
+            self.group_commit.remember_stored(events)
         self._snapshots_due(events)
         return Recorded(positions, views_current=current)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -54,6 +54,9 @@ class _Command:
     plan_id: UUID
     #: Loaded by the caller before it queued: loads run in parallel, not in the batch.
     plan: CarePlan
+    #: False when the plan was copied from the cache without asking the database
+    #: (``CarePlans.plan_as_stored``): a refusal is then answered only once checked.
+    checked: bool
     act: Callable[[CarePlan], Any]
     expected: int | None
     #: The caller's context (If-Match, request id…): the act runs in it, whichever
@@ -93,8 +96,9 @@ class GroupCommit:
     def run(
         self, plan_id: UUID, act: Callable[[CarePlan], Any], expected: int | None
     ) -> CommandResult:
-        plan = self._app.care_plan(plan_id)  # not found: the caller's answer, at once
-        command = _Command(plan_id, plan, act, expected, contextvars.copy_context())
+        # Not found: the caller's answer, at once.
+        plan, checked = self._app.plan_as_stored(plan_id, self._stored.get(plan_id))
+        command = _Command(plan_id, plan, checked, act, expected, contextvars.copy_context())
         with self._lock:
             self._waiting.append(command)
             leads = not self._leading
@@ -140,12 +144,17 @@ class GroupCommit:
         the views must be brought up to, or None when they need nothing."""
         app = self._app
         plans: dict[UUID, CarePlan] = {}
+        #: Each plan's version when the batch took it up, while not checked yet.
+        unchecked: dict[UUID, int] = {}
         written: dict[UUID, list[CarePlan.Event]] = {}
         passed: list[tuple[_Command, CommandResult]] = []
         for command in batch:
             plan = plans.get(command.plan_id) or command.plan
+            checked = command.plan_id in plans or command.checked
             if plan.version < self._stored.get(plan.id, 0):
-                plan = app.care_plan(plan.id)
+                plan, checked = app.plan_as_stored(plan.id, self._stored.get(plan.id))
+            if command.plan_id not in plans and not checked:
+                unchecked[plan.id] = plan.version
             plans[command.plan_id] = plan
             try:
                 if command.expected is not None and plan.version != command.expected:
@@ -153,6 +162,13 @@ class GroupCommit:
                 plan.require_open()
                 outcome = command.context.run(command.act, plan)
             except Exception as error:
+                # A refusal stands only on a plan checked against the database; one
+                # judged on a stale copy sends the whole batch back to one by one.
+                if plan.id in unchecked and app.stored_version(plan.id) != unchecked.pop(plan.id):
+                    log.info("group_commit.stale_plan_running_alone", commands=len(batch))
+                    for each in batch:
+                        each.error, each.events = None, []
+                    return self._run_alone(batch)
                 command.error = error
                 if plan.collect_events():  # refused halfway: back to the batch's plan so far
                     plans[command.plan_id] = _refold(app, plan.id, written.get(plan.id, []))
@@ -174,17 +190,19 @@ class GroupCommit:
         for command, result in passed:
             mine = [positions[(e.originator_id, e.originator_version)] for e in command.events]
             command.result = replace(result, position=max(mine, default=None))
-        self._remember(plans)
+        app.keep_stored(plans.values())
         if recorded.views_current:
             return None  # written with the events: nothing to catch up
         return max(positions.values(), default=None)
 
-    def _remember(self, plans: dict[UUID, CarePlan]) -> None:
-        for plan_id, plan in plans.items():
-            self._stored.pop(plan_id, None)  # re-inserted last: the oldest go first
-            self._stored[plan_id] = plan.version
-        while len(self._stored) > REMEMBERED_PLANS:
-            del self._stored[next(iter(self._stored))]
+    def remember_stored(self, events: Sequence[CarePlan.Event]) -> None:
+        """Events this process has just stored, by any path (CarePlans.record)."""
+        with self._lock:
+            for event in events:
+                self._stored.pop(event.originator_id, None)  # re-inserted: oldest go first
+                self._stored[event.originator_id] = event.originator_version
+            while len(self._stored) > REMEMBERED_PLANS:
+                del self._stored[next(iter(self._stored))]
 
     def _run_alone(self, passed: list[_Command]) -> None:
         """Another writer got in first: each command again on its own, in order (each

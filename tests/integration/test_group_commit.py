@@ -213,6 +213,35 @@ def test_another_process_writing_meanwhile_sends_the_batch_back_to_one_by_one(
     assert stored == [(1, None), (2, None), (3, "ours")]
 
 
+def test_a_refusal_on_a_stale_cached_copy_is_judged_again_on_the_plan_as_stored(
+    careplan: Careplan, settings: Settings
+) -> None:
+    """A command's plan may be copied from this process's cache without asking the
+    database; another process may have written the plan since. An accepted command
+    would then fail at the write; a refused one (here If-Match, 412 on the stale
+    copy) must not be answered before the plan is checked: it is judged again."""
+    app = careplan.app
+    plan_id = app.open_care_plan("pt-stale-copy", now()).care_plan_id
+    app.record_adherence(plan_id, adherence="unknown", ctx=now())  # version 2, cached
+    other = bootstrap(settings)  # a second process on the same store
+    try:
+        other.app.record_adherence(plan_id, adherence="missed_some_doses", ctx=now())
+    finally:
+        other.close()
+    plan, checked = app.plan_as_stored(plan_id, 2)
+    assert (plan.version, checked) == (2, False)  # the stale copy a batch would judge
+
+    def note() -> CommandResult:
+        return app.record_adherence(plan_id, adherence="taking_as_prescribed", ctx=now())
+
+    result = with_set(EXPECTED_VERSION, 3, note)()
+    assert result.version == 4
+    assert [e.originator_version for e in app.history(plan_id)] == [1, 2, 3, 4]
+    assert note().version == 5  # from the plan as stored, then kept in the cache
+    plan, checked = app.plan_as_stored(plan_id, 5)
+    assert (plan.version, checked) == (5, False)
+
+
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
 def test_with_group_commit_off_commands_run_alone(careplan: Careplan) -> None:
     app = careplan.app
