@@ -60,7 +60,10 @@ def catch_up_together(
             last = notifications[-1].id
             with first.store.transaction() as sql:
                 for follower in list(pending):
-                    own = [(i, e) for i, e in events if i > positions[follower.name]]
+                    after = positions[follower.name]
+                    own = (
+                        events if after < events[0][0] else [(i, e) for i, e in events if i > after]
+                    )
                     if not own:
                         continue
                     try:
