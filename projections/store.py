@@ -25,8 +25,12 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 _PARAM = re.compile(r"%\((\w+)\)s")
 _TABLE = re.compile(r"\{(\w+)\}")
-# A one-row insert: what comes before its row, the row, and what follows it.
-_INSERT = re.compile(r"^(\s*INSERT INTO \S+ VALUES)\s*(\(.*?\))(\s*ON CONFLICT .*)?$", re.DOTALL)
+# A one-row insert: what comes before its row, the row, and what may follow it (only
+# DO NOTHING: several rows with one key in one statement would fail DO UPDATE).
+_INSERT = re.compile(
+    r"^(\s*INSERT INTO \S+ VALUES)\s*(\(.*\))(\s*ON CONFLICT \([\w, ]+\) DO NOTHING)?\s*$",
+    re.DOTALL,
+)
 #: Rows per multi-row insert: well under PostgreSQL's 65,535 parameters per statement
 #: for any view's row, and few distinct statement texts (one per run length).
 ROWS_PER_INSERT = 250
@@ -323,15 +327,13 @@ def _translate(statement: str, names: tuple[tuple[str, str], ...] | None, sqlite
 
 @functools.lru_cache(maxsize=256)
 def _multi_row(statement: str) -> tuple[str, tuple[str, ...], str, str] | None:
-    """A one-row ``INSERT … VALUES (…) [ON CONFLICT …]`` taken apart: its head, the
+    """A one-row ``INSERT … VALUES (…) [ON CONFLICT (…) DO NOTHING]`` taken apart: its head, the
     names its row's parameters stand for (in order), the row with ``{}`` for each,
     and its tail; None for any other statement."""
     found = _INSERT.match(statement)
     if found is None or "%%" in statement or "{" in statement:
         return None
     head, row, tail = found.group(1), found.group(2), found.group(3) or ""
-    if _PARAM.search(tail):
-        return None
     return head, tuple(_PARAM.findall(row)), _PARAM.sub("{}", row), tail
 
 
