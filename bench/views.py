@@ -288,7 +288,10 @@ def main(
     plans: Annotated[int, typer.Option(min=16)] = 20_000,
     seconds: Annotated[float, typer.Option(help="Seconds per load level.")] = 10.0,
     rates: Annotated[str, typer.Option(help="Requests per second, open loop.")] = "200,500",
-    rebuild_batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 1000,
+    rebuild_batch_size: Annotated[int, typer.Option(min=1, max=10_000)] = 5000,
+    latency_part: Annotated[
+        bool, typer.Option("--latency/--no-latency", help="Run (b), the HTTP part.")
+    ] = True,
     database_url: Annotated[str, typer.Option(envvar="CAREPLAN_BENCH_DATABASE_URL")] = (
         "postgresql://postgres@127.0.0.1:5432/test"
     ),
@@ -302,7 +305,8 @@ def main(
         head = fill(db, tmp, events, plans)
         run = time_rebuild(db, tmp, head, rebuild_batch_size)
         report_rebuild(run)
-        latency(db, baseline_db, tmp, [int(r) for r in rates.split(",")], seconds)
+        if latency_part:
+            latency(db, baseline_db, tmp, [int(r) for r in rates.split(",")], seconds)
 
 
 if __name__ == "__main__":

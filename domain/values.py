@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from domain.errors import InvalidValue
 
@@ -91,8 +92,12 @@ def refuse_control_characters(value: str, what: str) -> str:
     return value
 
 
+@lru_cache(maxsize=4096)
 def utc_iso(moment: datetime) -> str:
-    """Fixed-width UTC text (microseconds, Z): sorts in time order as plain text."""
+    """Fixed-width UTC text (microseconds, Z): sorts in time order as plain text.
+
+    Cached: a rebuild asks for the same event's times once per view (equal
+    datetimes are the same instant, so they have the same answer)."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -169,26 +171,65 @@ def fill_together(
     each view in its own savepoint with its own position (``catch_up_together``).
     Saves decoding each event once per view. Any error stops the whole rebuild.
     Resumable like ``Rebuild.fill``: every shadow position is its own. True once
-    all have caught up, False when ``stop`` was set first."""
+    all have caught up, False when ``stop`` was set first.
+
+    On PostgreSQL the next batch is read and decoded by a second thread while this
+    one waits for the server to apply the current one (``_Pages``)."""
     followers = [job.follower for job in jobs]
     first = jobs[0]
-    while not stop.is_set():
-        head = first.head()
-        low = min(first.store.positions([f.name for f in followers]).values())
-        if low >= head:
-            return True
-        until = min(head, low + first.batch_size)
-        if not first.recorder.select_notifications(
-            start=low, limit=1, stop=until, inclusive_of_start=False
-        ):  # a gap in the ids (rolled-back appends): go on from the next event
-            following = first.recorder.select_notifications(
-                start=low, limit=1, inclusive_of_start=False
-            )
-            until = following[0].id if following else head
-        left = catch_up_together(followers, until)
-        failed = [(name, error) for name, error in left.items() if error is not None]
-        if failed:
-            name, error = failed[0]
-            raise RuntimeError(f"rebuilding {name} failed") from error
-        on_batch()
-    return False
+    pages = _Pages(first, ahead=not isinstance(first.recorder, SQLiteApplicationRecorder))
+    try:
+        while not stop.is_set():
+            head = first.head()
+            low = min(first.store.positions([f.name for f in followers]).values())
+            if low >= head:
+                return True
+            events = pages.take(low)
+            if not events:  # nothing visible past ``low`` yet (an append still committing)
+                stop.wait(0.01)
+                continue
+            left = catch_up_together(followers, events[-1][0], page=(low, events))
+            failed = [(name, error) for name, error in left.items() if error is not None]
+            if failed:
+                name, error = failed[0]
+                raise RuntimeError(f"rebuilding {name} failed") from error
+            on_batch()
+        return False
+    finally:
+        pages.close()
+
+
+class _Pages:
+    """The log in batches, each read and decoded one step ahead (``ahead``): while
+    the views' writes of one batch wait for the server, the next is being read and
+    decoded (the wait releases the interpreter's lock). At most two batches are in
+    memory besides the one being applied, whatever the length of the log."""
+
+    def __init__(self, job: Rebuild, *, ahead: bool) -> None:
+        self.job = job
+        self.executor = ThreadPoolExecutor(max_workers=1) if ahead else None
+        self.next: tuple[int, Future[list[tuple[int, Any]]]] | None = None
+
+    def take(self, after: int) -> list[tuple[int, Any]]:
+        """The batch following position ``after`` (empty when nothing follows yet)."""
+        if self.next is not None and self.next[0] == after:
+            events = self.next[1].result()
+        else:
+            if self.next is not None:
+                self.next[1].cancel()
+            events = self._read(after)
+        self.next = None
+        if events and self.executor is not None:
+            self.next = (events[-1][0], self.executor.submit(self._read, events[-1][0]))
+        return events
+
+    def _read(self, after: int) -> list[tuple[int, Any]]:
+        job = self.job
+        notifications = job.recorder.select_notifications(
+            start=after, limit=job.batch_size, inclusive_of_start=False
+        )
+        return [(n.id, job.mapper.to_domain_event(n)) for n in notifications]
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)

@@ -12,17 +12,28 @@ the live names directly.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 _PARAM = re.compile(r"%\((\w+)\)s")
 _TABLE = re.compile(r"\{(\w+)\}")
+# A one-row insert: what comes before its row, the row, and what may follow it (only
+# DO NOTHING: several rows with one key in one statement would fail DO UPDATE).
+_INSERT = re.compile(
+    r"^(\s*INSERT INTO \S+ VALUES)\s*(\(.*\))(\s*ON CONFLICT \([\w, ]+\) DO NOTHING)?\s*$",
+    re.DOTALL,
+)
+#: Rows per multi-row insert: well under PostgreSQL's 65,535 parameters per statement
+#: for any view's row, and few distinct statement texts (one per run length).
+ROWS_PER_INSERT = 250
 
 
 class Sql:
@@ -39,6 +50,8 @@ class Sql:
         self._cursor = cursor
         self._sqlite = sqlite
         self._tables = tables
+        # What ``_translate`` needs to know of the names (hashable, for its cache).
+        self._names = None if tables is None else tuple(tables.items())
         # Shared by every renamed view of this transaction, so that any statement
         # sent through any of them first sends what was deferred before it.
         self._deferred = [] if deferred is None else deferred
@@ -84,12 +97,7 @@ class Sql:
         return name if self._tables is None else self._tables[name]
 
     def _translated(self, statement: str) -> str:
-        if self._tables is not None:
-            tables = self._tables
-            statement = _TABLE.sub(lambda m: tables[m.group(1)], statement)
-        if self._sqlite:
-            statement = _PARAM.sub(r":\1", statement)
-        return statement
+        return _translate(statement, self._names, self._sqlite)
 
     def execute(self, statement: str, params: dict[str, Any] | None = None) -> Sql:
         self.flush()
@@ -116,7 +124,27 @@ class Sql:
         """Send the deferred writes now (in order)."""
         while self._deferred:
             statement, rows = self._deferred.pop(0)
-            self._cursor.executemany(statement, rows)
+            if self._sqlite or len(rows) == 1 or not self._insert_rows(statement, rows):
+                self._cursor.executemany(statement, rows)
+
+    def _insert_rows(self, statement: str, rows: list[dict[str, Any]]) -> bool:
+        """PostgreSQL: a run of one-row inserts as multi-row inserts (False: not an
+        insert of that shape). Each statement costs the server a parse, a plan and
+        an execution, which dwarf one row's insert: a rebuild's batch of a thousand
+        audit rows becomes four statements instead of a thousand. ``ON CONFLICT DO
+        NOTHING`` keeps the first of two rows with one key, as one by one did."""
+        shape = _multi_row(statement)
+        if shape is None:
+            return False
+        names = shape[1]
+        # Numbered placeholders, sent as they are: psycopg would otherwise re-parse
+        # every long statement (it caches only short ones) and cost more than it saves.
+        raw = psycopg.RawCursor(self._cursor.connection)
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            params = [params[name] for params in chunk for name in names]
+            raw.execute(_numbered(statement, len(chunk)), params)
+        return True
 
     def discard(self) -> None:
         """Forget the deferred writes (their savepoint is being rolled back)."""
@@ -320,6 +348,43 @@ class ViewStore:
                 "WHERE tablename = %(t)s AND schemaname = current_schema()"
             )
         return [row["name"] for row in sql.execute(query, {"t": table}).fetchall()]
+
+
+@functools.lru_cache(maxsize=1024)
+def _translate(statement: str, names: tuple[tuple[str, str], ...] | None, sqlite: bool) -> str:
+    """``statement`` with its tables named and its parameters in the store's style.
+    Cached: a handful of statements, sent per event, are otherwise rewritten each time."""
+    if names is not None:
+        tables = dict(names)
+        statement = _TABLE.sub(lambda m: tables[m.group(1)], statement)
+    if sqlite:
+        statement = _PARAM.sub(r":\1", statement)
+    return statement
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_row(statement: str) -> tuple[str, tuple[str, ...], str, str] | None:
+    """A one-row ``INSERT … VALUES (…) [ON CONFLICT (…) DO NOTHING]`` taken apart: its head, the
+    names its row's parameters stand for (in order), the row with ``{}`` for each,
+    and its tail; None for any other statement."""
+    found = _INSERT.match(statement)
+    if found is None or "%%" in statement or "{" in statement:
+        return None
+    head, row, tail = found.group(1), found.group(2), found.group(3) or ""
+    return head, tuple(_PARAM.findall(row)), _PARAM.sub("{}", row), tail
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(statement: str, rows: int) -> str:
+    """``statement`` (see ``_multi_row``) inserting ``rows`` rows, with ``$n`` placeholders."""
+    shape = _multi_row(statement)
+    assert shape is not None
+    head, names, row, tail = shape
+    width = len(names)
+    values = ", ".join(
+        row.format(*(f"${n * width + i + 1}" for i in range(width))) for n in range(rows)
+    )
+    return f"{head} {values}{tail}"
 
 
 def _names_in(names: Sequence[str]) -> tuple[str, dict[str, str]]:

@@ -54,6 +54,14 @@ _END_OPEN = """
 UPDATE {medication_timeline}
    SET ended_at = %(at)s, ended_by = %(by)s, end_reason = %(reason)s
  WHERE prescription_id = %(rx)s AND ended_by IS NULL"""
+# A dose change's new segment: the open one's drug, at the new dose.
+_CONTINUE_OPEN = """
+INSERT INTO {medication_timeline}
+SELECT prescription_id, %(version)s, %(plan)s, drug, %(amount)s, %(unit)s, frequency, route,
+       %(at)s, %(change)s, %(reason)s, indication, NULL, NULL, NULL, NULL
+  FROM {medication_timeline}
+ WHERE prescription_id = %(rx)s AND ended_by IS NULL
+ON CONFLICT (prescription_id, version) DO NOTHING"""
 _REOPEN_LATEST = """
 UPDATE {medication_timeline}
    SET ended_at = NULL, ended_by = NULL, end_reason = NULL
@@ -76,27 +84,39 @@ class MedicationTimeline(Projection):
 
     @process.register
     def _dose_changed(self, event: CarePlan.DoseChanged, sql: Sql, position: int) -> None:
-        row = sql.execute(
-            "SELECT * FROM {medication_timeline} "
-            "WHERE prescription_id = %(rx)s AND ended_by IS NULL",
-            {"rx": event.prescription_id},
-        ).fetchone()
-        if row is None:  # nothing open to change (its start was marked in error)
-            return
+        """The open segment ends and a new one, the same drug at the new dose, opens.
+
+        Two writes and no read: the new segment copies the open one in the database
+        (nothing open: a start marked in error, nothing is written), so a batch of
+        them is sent without waiting for an answer per event."""
+        if event.taper_step is not None:
+            change = "taper_step"
+        else:
+            change = "increase" if event.dose.amount > event.previous_dose.amount else "decrease"
+        version = event.originator_version
         sql.execute(
-            _END_OPEN,
+            _CONTINUE_OPEN,
             {
                 "rx": event.prescription_id,
+                "version": version,
+                "plan": str(event.originator_id),
+                "amount": str(event.dose.amount),
+                "unit": event.dose.unit,
+                "at": utc_iso(event.occurred_at),
+                "change": change,
+                "reason": event.reason,
+            },
+        )
+        sql.execute(
+            _END_OPEN + " AND version <> %(version)s",
+            {
+                "rx": event.prescription_id,
+                "version": version,
                 "at": utc_iso(event.occurred_at),
                 "by": "dose_change",
                 "reason": event.reason,
             },
         )
-        if event.taper_step is not None:
-            change = "taper_step"
-        else:
-            change = "increase" if event.dose.amount > event.previous_dose.amount else "decrease"
-        _open_segment(sql, event, _Prescription(row), change, event.reason)
 
     @process.register
     def _discontinued(
@@ -148,17 +168,6 @@ class MedicationTimeline(Projection):
                  WHERE switch_version = %(entry)s AND care_plan_id = %(plan)s""",
                 {**params, "plan": str(event.originator_id)},
             )
-
-
-class _Prescription:
-    """What a new segment keeps from the one before (drug, frequency, route, indication)."""
-
-    def __init__(self, row: dict[str, Any]) -> None:
-        self.prescription_id = row["prescription_id"]
-        self.drug = row["drug"]
-        self.frequency = row["frequency"]
-        self.route = row["route"]
-        self.indication = row["indication"]
 
 
 def _open_segment(sql: Sql, event: Any, rx: Any, change: str, reason: str) -> None:

@@ -28,12 +28,18 @@ log = structlog.get_logger(__name__)
 
 
 def catch_up_together(
-    followers: Sequence[ProjectionFollower], until: int, *, to_head: bool = False
+    followers: Sequence[ProjectionFollower],
+    until: int,
+    *,
+    to_head: bool = False,
+    page: tuple[int, Sequence[tuple[int, Any]]] | None = None,
 ) -> dict[str, Exception | None]:
     """Bring the followers (sharing one store and log) up to position ``until``.
 
     With ``to_head`` (read-your-writes) they go on to everything stored by the time
-    they hold the locks. Returns the ones left behind: with the error a view's
+    they hold the locks. ``page``: events already read and decoded, (the position
+    they follow, [(notification id, event)…]); used if the lowest position is that
+    one, read again otherwise. Returns the ones left behind: with the error a view's
     handler raised, or with None when another process moved its position meanwhile
     (the caller lets that one ``catch_up`` on its own).
     """
@@ -55,16 +61,23 @@ def catch_up_together(
             until = max(until, first.recorder.max_notification_id() or 0)
         while pending:
             start = min(positions[f.name] for f in pending)
-            notifications = first.recorder.select_notifications(
-                start=start, limit=first.batch_size, stop=until, inclusive_of_start=False
-            )
-            if not notifications:
+            if page is not None and page[0] == start and page[1]:
+                events = [(i, e) for i, e in page[1] if i <= until]
+            else:
+                notifications = first.recorder.select_notifications(
+                    start=start, limit=first.batch_size, stop=until, inclusive_of_start=False
+                )
+                events = [(n.id, first.mapper.to_domain_event(n)) for n in notifications]
+            page = None
+            if not events:
                 break
-            events = [(n.id, first.mapper.to_domain_event(n)) for n in notifications]
-            last = notifications[-1].id
+            last = events[-1][0]
             with first.store.transaction() as sql:
                 for follower in list(pending):
-                    own = [(i, e) for i, e in events if i > positions[follower.name]]
+                    after = positions[follower.name]
+                    own = (
+                        events if after < events[0][0] else [(i, e) for i, e in events if i > after]
+                    )
                     if not own:
                         continue
                     try:

@@ -90,14 +90,19 @@ INDEXES = (
 )
 
 # A check is answered by the first result of its kind taken on or after counts_from.
-_JUDGE = """
-UPDATE {worklist_monitoring}
-   SET done_version = (
+_ANSWER = """(
        SELECT MIN(c.version) FROM {worklist_checks} c
         WHERE c.care_plan_id = {worklist_monitoring}.care_plan_id
           AND c.check_name = {worklist_monitoring}.test
-          AND c.taken_on >= {worklist_monitoring}.counts_from)
- WHERE care_plan_id = %(plan)s"""
+          AND c.taken_on >= {worklist_monitoring}.counts_from)"""
+# Only the checks whose answer changes are written (versions are positive, so -1
+# stands for "none" on both sides): rewriting every check of the plan on every
+# result cost a row version and its index entries each time.
+_JUDGE = f"""
+UPDATE {{worklist_monitoring}}
+   SET done_version = {_ANSWER}
+ WHERE care_plan_id = %(plan)s
+   AND COALESCE(done_version, -1) <> COALESCE({_ANSWER}, -1)"""  # noqa: S608 (fixed text)
 
 
 class Worklist(Projection):
