@@ -208,7 +208,8 @@ async def load(
     port: int, rate: int, seconds: float, plans: list[str] | None, auth: dict[str, str]
 ) -> tuple[list[float], int]:
     """Open loop at ``rate``: medications of ``plans`` in turn, or (None) the baseline's
-    select and insert; after two seconds at 100/s to open connections and warm caches."""
+    select and insert; after two seconds at the same rate, not measured, to open the
+    connections that rate needs and warm caches."""
     http = KeepAlive("127.0.0.1", port)
     body = b'{"adherence": "taking_as_prescribed"}'
     json = {"Content-Type": "application/json"}
@@ -221,7 +222,7 @@ async def load(
         )
 
     try:
-        await paced(100, 2, request)
+        await paced(rate, 2, request)
         return await paced(rate, seconds, request)
     finally:
         await http.close()
