@@ -506,7 +506,7 @@ class CarePlans(Application[UUID]):
         """CarePlanNotFound unless the plan has an event: one indexed row, where loading
         the plan would fold its whole history to tell the same."""
         uuid = care_plan_id(plan_id)
-        if not self.recorder.select_events(uuid, desc=True, limit=1):
+        if not self.stored_version(uuid):
             raise CarePlanNotFound(uuid)
 
     def history(
