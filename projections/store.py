@@ -184,9 +184,12 @@ class ViewStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Sql]:
-        """A write transaction: everything inside commits together or not at all."""
+        """A write transaction: everything inside commits together or not at all,
+        writes deferred (``Sql.defer``) and not sent yet included."""
         with self.datastore.transaction(commit=True) as cursor:
-            yield Sql(cursor, sqlite=self.is_sqlite)
+            sql = Sql(cursor, sqlite=self.is_sqlite)
+            yield sql
+            sql.flush()
 
     @contextmanager
     def reading(self) -> Iterator[Sql]:
