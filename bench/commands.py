@@ -30,6 +30,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.percentiles import percentile
 from bench.scratch_database import scratch_database
 from bench.tansu import free_port
 from services.tokens import issue_token
@@ -112,11 +113,6 @@ def cpu_per_request(
     if server_before is None or server_after is None:
         return rate, latencies, "n/a", client
     return rate, latencies, f"{(server_after - server_before) / count * 1000:.2f}", client
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def main(

@@ -95,8 +95,3 @@ async def paced(
         started.append(asyncio.ensure_future(one(n, due)))
     await asyncio.gather(*started)
     return latencies, failures
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

@@ -40,6 +40,7 @@ from kafka import KafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from bench.percentiles import percentile
 from bench.scratch_database import scratch_database
 from bench.tansu import Tansu, tansu_broker
 from domain.care_plan import CarePlan
@@ -229,11 +230,6 @@ def commit_to_consumer(
         stop.set()
         consumer.join()
     return delays[len(plans) :] if len(delays) > len(plans) else delays
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def main(

@@ -36,6 +36,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench.percentiles import percentile
 from bench.scratch_database import scratch_database
 from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
 from services.bootstrap import Careplan, bootstrap
@@ -112,11 +113,6 @@ def baseline(careplan: Careplan, plan: str) -> float:
         cursor.execute(f"SELECT * FROM {table} WHERE originator_id = %s", (plan,))
         cursor.fetchall()
         return (time.perf_counter() - started) * 1000
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def measure(careplan: Careplan, plan: str, samples: int) -> dict[str, tuple[list[float], ...]]:

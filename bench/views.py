@@ -43,7 +43,8 @@ from rich.table import Table
 
 from bench.bulk_events import generate, insert_all, template_plans
 from bench.commands import free_port, start, start_baseline
-from bench.pacing import KeepAlive, paced, percentile
+from bench.pacing import KeepAlive, paced
+from bench.percentiles import percentile
 from bench.scratch_database import scratch_database
 from projections.current_medications import active_medications
 from services.bootstrap import bootstrap
