@@ -91,10 +91,10 @@ class Verifier:
     may_block = False
 
     def caller(self, token: str) -> Caller:
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         now = time.time()
-        remembered = self._verified.get(token)
-        if remembered is not None and now < remembered[1]:
-            return remembered[0]
         claims = self.claims(token)
         caller = _caller(claims)
         expires = claims.get("exp")
@@ -106,8 +106,11 @@ class Verifier:
         return caller
 
     def remembers(self, token: str) -> bool:
-        remembered = self._verified.get(token)
-        return remembered is not None and time.time() < remembered[1]
+        return self._remembered(token) is not None
+
+    def _remembered(self, token: str) -> Caller | None:
+        found = self._verified.get(token)
+        return found[0] if found is not None and time.time() < found[1] else None
 
     def claims(self, token: str) -> dict[str, Any]:
         raise NotImplementedError
