@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -75,22 +75,6 @@ class Sql:
         with self._cursor.connection.pipeline():
             yield self
             self.flush()  # deferred writes are this block's too
-
-    def rollback_to(self, savepoint: str) -> None:
-        """Undo everything since ``savepoint`` and end it, whatever failed meanwhile.
-
-        On PostgreSQL's pipeline a failed statement's error is raised when the
-        pipeline next syncs, and the statements sent after it are skipped; the
-        first sync here collects that error (the one being undone), the second
-        confirms the rollback, so that nothing undone can commit with the rest.
-        """
-        self.discard()  # writes deferred by a view (Sql.defer) go with the savepoint
-        if not self._sqlite:
-            with suppress(Exception), self._cursor.connection.pipeline():
-                pass  # entering a nested pipeline syncs what was sent before
-        with self.synced():
-            self.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
-            self.execute(f"RELEASE SAVEPOINT {savepoint}")
 
     def table(self, name: str) -> str:
         """The real table ``{name}`` stands for in this transaction."""
@@ -214,43 +198,37 @@ class ViewStore:
     def positions(self, names: list[str]) -> dict[str, int]:
         """Several followers' positions in one query (0: none yet)."""
         with self.reading() as sql:
-            found = self._positions_in(sql, names, lock=False)
+            found = self.read_positions(sql.execute(*self._positions_query(names, lock=False)))
         return {name: found.get(name, 0) for name in names}
 
-    def claim_all(self, sql: Sql, names: Sequence[str]) -> dict[str, int]:
-        """Hold the named positions that exist (one query, in name order, the order
-        every claimer locks in) and return them; names without a row are left out."""
-        return self._positions_in(sql, names, lock=True)
+    def send_claim(self, sql: Sql, names: Sequence[str]) -> None:
+        """Send the query that holds the named positions (in name order, the order
+        every claimer locks in); ``read_positions`` reads the answer (on PostgreSQL's
+        pipeline it comes back with whatever is sent with it)."""
+        sql.execute(*self._positions_query(names, lock=True))
 
-    def advance_all(
-        self, sql: Sql, names: Sequence[str], notification_id: int, *, answered: bool = False
-    ) -> None:
-        """Move claimed positions forward together (the caller holds them).
+    def read_positions(self, sql: Sql) -> dict[str, int]:
+        """The positions the last query on ``sql`` asked for (names without a row left out)."""
+        return {row["application_name"]: int(row["notification_id"]) for row in sql.fetchall()}
 
-        ``answered``: wait for the answer, which on PostgreSQL's pipeline comes after
-        the answers to every statement sent before, so an error in any of them is
-        raised here."""
+    def advance_all(self, sql: Sql, names: Sequence[str], notification_id: int) -> None:
+        """Move claimed positions forward together (the caller holds them)."""
         among, params = _names_in(names)
-        answered = answered and not self.is_sqlite  # SQLite raises at once anyway
-        returning = " RETURNING 1" if answered else ""
         sql.execute(
             f"UPDATE {self.tracking_table} SET notification_id = %(id)s "  # noqa: S608
-            f"WHERE application_name IN ({among}) AND notification_id < %(id)s{returning}",
+            f"WHERE application_name IN ({among}) AND notification_id < %(id)s",
             {"id": notification_id} | params,
         )
-        if answered:
-            sql.fetchall()
 
-    def _positions_in(self, sql: Sql, names: Sequence[str], *, lock: bool) -> dict[str, int]:
+    def _positions_query(self, names: Sequence[str], *, lock: bool) -> tuple[str, dict[str, str]]:
         among, params = _names_in(names)
         # Row locks (PostgreSQL; SQLite's one write lock covers it) in name order.
         locking = " ORDER BY application_name FOR UPDATE" if lock and not self.is_sqlite else ""
-        rows = sql.execute(
+        statement = (
             f"SELECT application_name, notification_id FROM {self.tracking_table} "  # noqa: S608
-            f"WHERE application_name IN ({among}){locking}",
-            params,
-        ).fetchall()
-        return {row["application_name"]: int(row["notification_id"]) for row in rows}
+            f"WHERE application_name IN ({among}){locking}"
+        )
+        return statement, params
 
     def record_position(self, sql: Sql, name: str, notification_id: int) -> None:
         """Move a follower's position inside the caller's transaction.

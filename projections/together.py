@@ -12,17 +12,13 @@ its own thread, or the next command, retries it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from typing import Any
 
 import structlog
 
 from projections.runner import ProjectionFollower
-from projections.store import Sql
-
-#: Sends the question "which notification is the last before these?"; the function
-#: it returns reads the answer (services.with_the_events).
-AskLastBefore = Callable[[], Callable[[], int]]
+from projections.store import Sql, ViewStore
 
 log = structlog.get_logger(__name__)
 
@@ -95,52 +91,73 @@ def catch_up_together(
     return left
 
 
-def apply_with_the_write(
-    followers: Sequence[ProjectionFollower],
-    sql: Sql,
-    written: Sequence[tuple[int, Any]],
-    ask_last_before: AskLastBefore,
-) -> bool:
-    """Inside the events' own transaction, apply them to every view that has seen
-    everything stored before them; True when that was every view.
+class WithTheWrite:
+    """The views written inside the events' own transaction, for every view that has
+    seen everything stored before them (the recorder's steps: see
+    ``services.with_the_events``).
 
     This is read-your-writes at no extra transaction: the events, the view rows and
     the positions commit together (exactly once by construction), and the caller
     need not read back and decode what it has just written. A view that is behind
     (events from another process not applied yet) is left to ``catch_up_together``
     after the commit, which then finds the others already done. If a view fails, the
-    views' part is undone to the savepoint and the events commit anyway (the command
-    is stored whatever a view does); the catch-up after the commit then applies them
-    view by view and reports the one that fails.
+    recorder undoes the views' part to its savepoint and commits the events anyway
+    (the command is stored whatever a view does); the catch-up after the commit then
+    applies them view by view and reports the one that fails.
 
-    Every command waits on this, so it costs two round trips on PostgreSQL (whose
-    connection is in pipeline mode here): the savepoint, the question "what came
-    before?" and the positions' claim travel together, and the positions' advance
-    comes back with every view's write before it, so that an error in any of them
-    is raised here, undone to the savepoint, rather than at the library's commit.
-    The savepoint is not released: the commit ends it with everything else.
+    Nothing here waits for an answer but the positions' claim, which on PostgreSQL
+    comes back with the events' insert: the writes travel with the commit.
     """
-    if not followers:
-        return True
-    store = followers[0].store
-    names = sorted(f.name for f in followers)
-    by_name = {f.name: f for f in followers}
-    sql.execute("SAVEPOINT careplan_views")
-    try:
-        answer = ask_last_before()
-        positions = store.claim_all(sql, names)
-        before = answer()
-        current = [name for name in names if positions.get(name) == before]
+
+    def __init__(
+        self,
+        followers: Sequence[ProjectionFollower],
+        events: Sequence[Any],
+        on_written: Callable[[int], None] | None = None,
+    ) -> None:
+        self._by_name = {f.name: f for f in followers}
+        self._names = sorted(self._by_name)
+        self._events = events
+        self._on_written = on_written
+        self._claimed: Sql | None = None
+        #: The views the events were written to (empty until written, or if undone).
+        self.written: list[str] = []
+
+    @property
+    def complete(self) -> bool:
+        """Every view includes the events (read once the transaction committed)."""
+        return len(self.written) == len(self._names)
+
+    def claim(self, cursor: Any) -> None:
+        if not self._names:
+            return
+        store = self._store
+        self._claimed = Sql(cursor, sqlite=store.is_sqlite)
+        store.send_claim(self._claimed, self._names)
+
+    def write(self, cursor: Any, ids: Sequence[int], last_before: int) -> None:
+        if self._claimed is None:
+            return
+        store = self._store
+        positions = store.read_positions(self._claimed)
+        current = [name for name in self._names if positions.get(name) == last_before]
+        sql = Sql(cursor, sqlite=store.is_sqlite)
+        written = list(zip(ids, self._events, strict=True))
         for name in current:
-            projection = by_name[name].projection
+            projection = self._by_name[name].projection
             views = sql.renamed(projection.table_names())
             for position, event in written:
                 projection.process(event, views, position)
         if current:
-            store.advance_all(sql, current, written[-1][0], answered=True)
-    except Exception:
-        sql.rollback_to("careplan_views")  # first: nothing of the views may commit
-        with suppress(Exception):  # a failing log must not fail the write
-            log.exception("projection.with_the_write_failed")
-        return False
-    return len(current) == len(names)
+            store.advance_all(sql, current, ids[-1])
+        sql.flush()
+        self.written = current
+        if self.complete and self._on_written is not None:
+            self._on_written(ids[-1])  # before the commit: its notification may follow at once
+
+    def undone(self) -> None:
+        self.written = []
+
+    @property
+    def _store(self) -> ViewStore:
+        return self._by_name[self._names[0]].store

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
@@ -44,7 +44,7 @@ from services.snapshots.store import snapshot_store
 from services.snapshots.taker import SnapshotTaker
 from services.tracing import TRACEPARENT
 from services.transcodings import register_value_objects
-from services.with_the_events import AskLastBefore, with_the_events
+from services.with_the_events import WithTheEvents, with_the_events
 
 log = structlog.get_logger(__name__)
 
@@ -121,12 +121,9 @@ class CarePlans(Application[UUID]):
     #: its events; bootstrap uses it to make the write visible in the views before
     #: the caller hears "done".
     after_commit: Callable[[CommandResult], None] | None = None
-    #: Writes the views inside the events' own transaction (bootstrap sets it when
-    #: this process runs them): (cursor, [(position, event)], last position before
-    #: them) → whether every view now includes the events.
-    views_with_the_events: (
-        Callable[[Any, list[tuple[int, Any]], Callable[[], int]], bool] | None
-    ) = None
+    #: The views' work for events about to be stored, done inside their own
+    #: transaction (bootstrap sets it when this process runs the views).
+    views_with_the_events: Callable[[Sequence[CarePlan.Event]], WithTheEvents] | None = None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -590,21 +587,9 @@ class CarePlans(Application[UUID]):
         wrote it) are stored beside them (services.tracing)."""
         if not events:
             return Recorded({}, views_current=True)
-        current = False
-        write_views = self.views_with_the_events
-
-        def views(cursor: Any, ids: Sequence[int], last_before: AskLastBefore) -> None:
-            nonlocal current
-            assert write_views is not None
-            try:
-                current = write_views(cursor, list(zip(ids, events, strict=True)), last_before)
-            except Exception:  # must not reach the library's insert (with_the_events)
-                current = False
-                with suppress(Exception):
-                    log.exception("projection.with_the_write_failed")
-
+        views = self.views_with_the_events(events) if self.views_with_the_events else None
         try:
-            with with_the_events(views) if write_views else nullcontext():
+            with with_the_events(views) if views is not None else nullcontext():
                 traced = {"traceparents": list(traceparents)} if any(traceparents) else {}
                 recordings = self.events.put(events, **traced)
         except IntegrityError:
@@ -628,7 +613,7 @@ class CarePlans(Application[UUID]):
         if self.group_commit is not None:
             self.group_commit.remember_stored(events)
         self._snapshots_due(events)
-        return Recorded(positions, views_current=current)
+        return Recorded(positions, views_current=views is not None and views.complete)
 
     def _snapshots_due(self, events: Sequence[CarePlan.Event]) -> None:
         """Hand the snapshot thread every plan whose new events crossed an interval."""

@@ -6,6 +6,7 @@ The API, the CLI and the tests all call ``bootstrap``; only the settings differ.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -26,9 +27,9 @@ from projections.current_medications import CurrentMedications
 from projections.notifier import LogNotifier
 from projections.outcomes import Outcomes
 from projections.runner import ProjectionFollower
-from projections.store import Sql, ViewStore
+from projections.store import ViewStore
 from projections.timeline import MedicationTimeline
-from projections.together import AskLastBefore, apply_with_the_write, catch_up_together
+from projections.together import WithTheWrite, catch_up_together
 from projections.versions import PlanVersions
 from projections.worklist import Worklist
 from services.application import CarePlans, CommandResult
@@ -94,15 +95,14 @@ class Careplan:
             except Exception:
                 log.exception("projection.failed", projection=name)
 
-    def write_views(
-        self, cursor: Any, written: list[tuple[int, Any]], last_before: AskLastBefore
-    ) -> bool:
-        """The views, written inside the events' own transaction (projections.together)."""
-        sql = Sql(cursor, sqlite=self.views.is_sqlite)
-        current = apply_with_the_write(list(self.followers.values()), sql, written, last_before)
-        if current:  # before the commit: the notification must not find it unset
-            self._views_through = max(self._views_through, written[-1][0])
-        return current
+    def write_views(self, events: Sequence[Any]) -> WithTheWrite:
+        """The views, to be written inside the events' own transaction
+        (projections.together)."""
+        return WithTheWrite(list(self.followers.values()), events, self._written_through)
+
+    def _written_through(self, position: int) -> None:
+        # Before the commit: the notification must not find it unset.
+        self._views_through = max(self._views_through, position)
 
     def start_followers(self) -> None:
         """Follow the log in background threads (catches writes from other processes).

@@ -15,16 +15,28 @@ link with it, so a chain never forks.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
+from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 from services.chain.links import GENESIS, link
-from services.with_the_events import run_with_the_events
+from services.with_the_events import SAVEPOINT, WithTheEvents, undo, work_for_this_insert
+
+#: The link before each plan's first new event, by (plan, version).
+Heads = dict[tuple[str, int], str]
 
 CHAIN_TABLE = "careplan_event_chain"
 TRACE_TABLE = "careplan_event_trace"
@@ -103,17 +115,16 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             )
             return {int(r["notification_id"]): str(r["traceparent"]) for r in curs.fetchall()}
 
-    def _heads(
-        self, chain: Any, stored_events: Sequence[StoredEvent]
-    ) -> dict[tuple[str, int], str]:
-        """The link before the first new event of each plan, in one query (a group
-        commit's batch holds many plans; the table lock is held meanwhile)."""
+    def _heads(self, chain: Any, stored_events: Sequence[StoredEvent]) -> Callable[[], Heads]:
+        """Send the query for the link before the first new event of each plan (one
+        query for a group commit's batch of many plans); the function returned reads
+        the answer."""
         before: dict[str, int] = {}
         for event in stored_events:
             before.setdefault(str(event.originator_id), event.originator_version - 1)
         wanted = [(UUID(plan), version) for plan, version in before.items() if version >= 1]
         if not wanted:
-            return {}
+            return dict
         chain.execute(
             SQL(
                 "SELECT c.originator_id, c.originator_version, c.link FROM {table} c "
@@ -122,83 +133,191 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             ).format(table=self.chain_table),
             ([plan for plan, _ in wanted], [version for _, version in wanted]),
         )
-        return {
+        return lambda: {
             (str(row["originator_id"]), int(row["originator_version"])): str(row["link"])
             for row in chain.fetchall()
         }
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """The library's hook that runs once the events are in (their key checked, the
-        table lock held) and before commit: the links go in the same transaction. A
-        writer that lost the race for a version has failed on the events' key before
-        reaching here, so links never conflict and never fork."""
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        with curs.connection.cursor() as chain:
-            heads = self._heads(chain, stored_events)
+    def _earlier(self, cursor: Any) -> Callable[[str, int], list[tuple[int, str, bytes]]]:
+        """Events of a plan stored before the chain existed (rare: one query each)."""
 
-            def previous_of(plan: str, version: int) -> str | None:
-                return heads.get((plan, version))
-
-            def earlier(plan: str, version: int) -> list[tuple[int, str, bytes]]:
-                chain.execute(
-                    SQL(
-                        "SELECT originator_version, topic, state FROM {events} "
-                        "WHERE originator_id = %s AND originator_version <= %s "
-                        "ORDER BY originator_version"
-                    ).format(events=Identifier(self.datastore.schema, self.events_table_name)),
-                    (UUID(plan), version),
-                )
-                return [
-                    (r["originator_version"], r["topic"], bytes(r["state"]))
-                    for r in chain.fetchall()
-                ]
-
-            rows = _links(stored_events, previous_of, earlier)
-            chain.executemany(
+        def earlier(plan: str, version: int) -> list[tuple[int, str, bytes]]:
+            cursor.execute(
                 SQL(
-                    "INSERT INTO {table} (originator_id, originator_version, link) "
-                    "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-                ).format(table=self.chain_table),
-                [(UUID(plan), version, value) for plan, version, value in rows],
+                    "SELECT originator_version, topic, state FROM {events} "
+                    "WHERE originator_id = %s AND originator_version <= %s "
+                    "ORDER BY originator_version"
+                ).format(events=Identifier(self.datastore.schema, self.events_table_name)),
+                (UUID(plan), version),
             )
-            traced = [
-                (notification_id, traceparent)
-                for notification_id, traceparent in zip(
-                    ids or [], kwargs.get("traceparents") or [], strict=False
-                )
-                if traceparent
+            return [
+                (r["originator_version"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()
             ]
-            if traced:
-                chain.executemany(
-                    SQL(
-                        "INSERT INTO {table} (notification_id, traceparent) VALUES (%s, %s)"
-                    ).format(table=self.trace_table),
-                    traced,
-                )
 
-            def last_before() -> Callable[[], int]:
-                # Its own cursor: the question is sent now and read after the
-                # caller's next query on ``chain`` has been answered with it.
-                asking = curs.connection.cursor()
-                asking.execute(
-                    SQL(
-                        "SELECT max(notification_id) AS last FROM {events} "
-                        "WHERE notification_id < %s"
-                    ).format(events=Identifier(self.datastore.schema, self.events_table_name)),
-                    (min(ids or [0]),),
-                )
+        return earlier
 
-                def answer() -> int:
-                    with asking:
-                        row = asking.fetchone()
-                    return int(row["last"]) if row and row["last"] is not None else 0
+    def _send_with_the_events(
+        self,
+        cursor: Any,
+        links: list[tuple[str, int, str]],
+        ids: Sequence[int],
+        traceparents: Sequence[str | None],
+    ) -> None:
+        """The events' links and traces (each one statement over arrays, whatever
+        the batch's size), and the notification that the log grew, which names its
+        new head so that a listener need not ask (``projections.notifier``)."""
+        cursor.execute(
+            SQL(
+                "INSERT INTO {table} (originator_id, originator_version, link) "
+                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::char(64)[]) "
+                "ON CONFLICT DO NOTHING"
+            ).format(table=self.chain_table),
+            (
+                [UUID(plan) for plan, _, _ in links],
+                [version for _, version, _ in links],
+                [value for _, _, value in links],
+            ),
+        )
+        cursor.execute("SELECT pg_notify(%s, %s)", (self.channel_name, str(max(ids))))
+        traced = [(i, t) for i, t in zip(ids, traceparents, strict=False) if t]
+        if traced:
+            cursor.execute(
+                SQL(
+                    "INSERT INTO {table} (notification_id, traceparent) "
+                    "SELECT * FROM unnest(%s::bigint[], %s::text[])"
+                ).format(table=self.trace_table),
+                ([i for i, _ in traced], [t for _, t in traced]),
+            )
 
-                return answer
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert (its table lock and statement, and its notification,
+        here with a payload), with the events' links, their traces and the work set
+        for this insert (``services.with_the_events``) in the same transaction.
 
-            run_with_the_events(chain, ids, last_before)
+        Every command waits on this with the table lock held, so it is two round
+        trips: the events, the heads of their chains, the savepoint and the work's
+        claim travel together; the links, traces, the work's writes and the commit
+        travel together. A failure in the second undoes it to the savepoint, sends
+        the links and traces again and commits the events without the work.
+        """
+        if self.datastore.enable_db_functions:
+            msg = "the chained recorder writes links beside the insert; no db functions"
+            raise ProgrammingError(msg)
+        if not stored_events:
+            return []
+        work = work_for_this_insert()
+        with self.datastore.get_connection() as conn:
+            try:
+                return self._insert_in_pipeline(conn, stored_events, work, kwargs)
+            finally:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    with suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
+
+    def _insert_in_pipeline(
+        self,
+        conn: Any,
+        stored_events: Sequence[StoredEvent],
+        work: WithTheEvents | None,
+        kwargs: dict[str, Any],
+    ) -> list[int]:
+        with conn.pipeline() as pipeline:
+            statements = conn.cursor()
+            ids, heads, last_before, work = self._first_trip(
+                conn, pipeline, statements, stored_events, work
+            )
+            links = _links(
+                stored_events, lambda plan, v: heads.get((plan, v)), self._earlier(conn.cursor())
+            )
+            traceparents = kwargs.get("traceparents") or []
+            self._send_with_the_events(statements, links, ids, traceparents)
+            if work is not None:
+                try:
+                    work.write(conn.cursor(), ids, last_before)
+                except Exception:
+                    undo(work)
+                    with suppress(psycopg.Error):
+                        pipeline.sync()  # what was sent before the defect: undone below
+                    self._commit_without_work(conn, pipeline, links, ids, traceparents)
+                    return ids
+            statements.execute("COMMIT")
+            try:
+                pipeline.sync()
+            except psycopg.Error:
+                if work is None or conn.info.transaction_status != TransactionStatus.INERROR:
+                    raise  # nothing to undo to, or the commit itself failed
+                undo(work)
+                self._commit_without_work(conn, pipeline, links, ids, traceparents)
         return ids
+
+    def _first_trip(
+        self,
+        conn: Any,
+        pipeline: Any,
+        statements: Any,
+        stored_events: Sequence[StoredEvent],
+        work: WithTheEvents | None,
+    ) -> tuple[list[int], Heads, int, WithTheEvents | None]:
+        """Lock, insert, ask for the chains' heads and (for the work) the last event
+        before these, take the savepoint and send the work's claim: one round trip.
+        The new ids, the heads, the last id before, and the work unless it failed."""
+        statements.execute("BEGIN")
+        for lock_statement in self.lock_table_statements:
+            statements.execute(lock_statement, prepare=True)
+        last = conn.cursor()
+        if work is not None:  # under the lock: the last event before these
+            last.execute(self.max_notification_id_statement)
+        inserted = conn.cursor()
+        self._insert_stored_events_only(inserted, stored_events)
+        heads = self._heads(conn.cursor(), stored_events)
+        saved = conn.cursor()  # a result on it: everything before it went in
+        if work is not None:
+            saved.execute(f"SAVEPOINT {SAVEPOINT}")
+            try:
+                work.claim(conn.cursor())
+            except Exception:
+                undo(work)
+                work = None
+        try:
+            pipeline.sync()
+        except psycopg.Error:
+            if work is None or saved.pgresult is None:
+                raise  # the events' own part failed: the caller's error
+            undo(work)  # its claim failed
+            work = None
+            statements.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+            pipeline.sync()
+        ids = [row["notification_id"] for row in inserted.fetchall()]
+        if len(ids) != len(stored_events):
+            msg = f"Couldn't get all notification IDs ({len(ids)} of {len(stored_events)})"
+            raise ProgrammingError(msg)
+        row = last.fetchone() if work is not None else None
+        last_before = int(row["max"]) if row and row["max"] is not None else 0
+        return ids, heads(), last_before, work
+
+    def _commit_without_work(
+        self,
+        conn: Any,
+        pipeline: Any,
+        links: list[tuple[str, int, str]],
+        ids: Sequence[int],
+        traceparents: Sequence[str | None],
+    ) -> None:
+        """Undo the work to its savepoint, send the links and traces again (they were
+        sent after it), and commit the events."""
+        statements = conn.cursor()
+        statements.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+        self._send_with_the_events(statements, links, ids, traceparents)
+        statements.execute("COMMIT")
+        pipeline.sync()
+
+    def _insert_stored_events_only(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """The library's insert statement alone: its application recorder's version
+        adds the lock and the notification, sent separately here."""
+        super(PostgresApplicationRecorder, self)._insert_stored_events(cursor, stored_events)
 
 
 class SQLiteChainedRecorder(SQLiteApplicationRecorder):
@@ -244,14 +363,20 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             if traceparent:
                 c.execute(SQLITE_TRACE_INSERT, (notification_id, traceparent))
 
-        def last_before() -> Callable[[], int]:
+        work = work_for_this_insert()
+        if work is not None and ids:
             c.execute(
                 f"SELECT max(rowid) FROM {self.events_table_name} WHERE rowid < ?",  # noqa: S608 (the library's table)
-                (min(ids or [0]),),
+                (min(ids),),
             )
             row = c.fetchone()
-            last = int(row[0]) if row and row[0] is not None else 0
-            return lambda: last
-
-        run_with_the_events(c, ids, last_before)
+            last_before = int(row[0]) if row and row[0] is not None else 0
+            c.execute(f"SAVEPOINT {SAVEPOINT}")
+            try:
+                work.claim(c)
+                work.write(c, ids, last_before)
+            except Exception:
+                undo(work)
+                c.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+            c.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
         return ids

@@ -12,7 +12,9 @@ from domain.values import Actor, CommandContext
 from projections.audit_trail import audit_entries
 from services.application import CommandResult
 from services.bootstrap import Careplan, bootstrap
+from services.chain.verify import verify
 from services.settings import Settings
+from services.tracing import TRACEPARENT
 
 NURSE = Actor("rn-lee", "clinician")
 
@@ -63,8 +65,10 @@ def test_a_view_that_fails_leaves_the_events_stored_and_catches_up_after(
     careplan: Careplan, failure: str
 ) -> None:
     """The savepoint undoes the failing view's part only; the command is stored and
-    answered, and the catch-up after the commit brings every view up."""
+    answered with its chain link and traceparent, and the catch-up after the commit
+    brings every view up."""
     plan_id = careplan.app.open_care_plan("pt-view-fails", now()).care_plan_id
+    trace = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
     afterwards = caught_up_afterwards(careplan)
     projection = careplan.followers["audit_trail"].projection
     process = projection.process
@@ -79,13 +83,52 @@ def test_a_view_that_fails_leaves_the_events_stored_and_catches_up_after(
             raise RuntimeError("view defect")
 
     projection.process = fails_once  # type: ignore[method-assign]
-    result = careplan.app.record_adherence(plan_id, adherence="unknown", ctx=now())
+    token = TRACEPARENT.set(trace)
+    try:
+        result = careplan.app.record_adherence(plan_id, adherence="unknown", ctx=now())
+    finally:
+        TRACEPARENT.reset(token)
 
     assert failed == [result.position]
     assert stored(careplan, plan_id)[-1] == (2, "AdherenceRecorded")
     assert [r.position for r in afterwards] == [result.position]
     assert entries(careplan, plan_id) == stored(careplan, plan_id)
     assert set(positions(careplan).values()) == {result.position}
+    assert verify(careplan.app, str(plan_id)).intact  # the link went in with the event
+    assert result.position is not None
+    traces = careplan.app.recorder.traceparents(0, result.position)  # type: ignore[attr-defined]
+    assert traces == {result.position: trace}
+
+
+def test_a_claim_that_fails_leaves_the_events_stored_and_catches_up_after(
+    careplan: Careplan,
+) -> None:
+    """The views' positions cannot be read (here: their table is gone for a moment):
+    the events, their links and the command's answer do not depend on it."""
+    plan_id = careplan.app.open_care_plan("pt-claim-fails", now()).care_plan_id
+    afterwards = caught_up_afterwards(careplan)
+    store = careplan.views
+    table = store.tracking_table
+
+    def claim_elsewhere(sql: Any, names: Any) -> None:
+        store.tracking_table = "no_such_tracking_table"
+        try:
+            send_claim(sql, names)
+        finally:
+            store.tracking_table = table
+
+    send_claim = store.send_claim
+    store.send_claim = claim_elsewhere  # type: ignore[method-assign]
+    try:
+        result = careplan.app.record_adherence(plan_id, adherence="unknown", ctx=now())
+    finally:
+        store.send_claim = send_claim  # type: ignore[method-assign]
+
+    assert stored(careplan, plan_id)[-1] == (2, "AdherenceRecorded")
+    assert [r.position for r in afterwards] == [result.position]
+    assert entries(careplan, plan_id) == stored(careplan, plan_id)
+    assert set(positions(careplan).values()) == {result.position}
+    assert verify(careplan.app, str(plan_id)).intact
 
 
 def test_views_behind_another_process_are_caught_up_after_the_commit(
