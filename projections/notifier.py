@@ -1,14 +1,13 @@
 """Wake the followers when PostgreSQL says the log grew (LISTEN/NOTIFY).
 
 The library's ``PostgresApplicationRecorder`` sends ``NOTIFY`` in every
-transaction that appends events, and its ``subscribe`` listens on that channel.
-Here the subscription is only a doorbell: every notification it delivers wakes
+transaction that appends events. Here a notification is only a doorbell: it wakes
 the followers, which then read from their own tracked positions as always. So
 exactly-once stays where it was (rows and position in one transaction), and a
 follower that a rebuild's switch moved on does not follow a second cursor.
 
 A notification can be lost (the listening connection drops, the server
-restarts): the subscription then fails, is opened again after ``retry_seconds``
+restarts): the listener then fails, listens again after ``retry_seconds``
 and rings once on reopening; meanwhile the followers' periodic poll catches up.
 """
 
@@ -16,13 +15,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from contextlib import suppress
 
+import psycopg
 import structlog
-from eventsourcing.persistence import Subscription
 from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
 
 log = structlog.get_logger(__name__)
+
+#: How long a wait for a notification lasts before the listener checks for a stop.
+POLL_SECONDS = 0.5
 
 
 class LogNotifier:
@@ -42,7 +45,6 @@ class LogNotifier:
         #: Set while a subscription is listening (tests and health checks read it).
         self.listening = threading.Event()
         self._stop = threading.Event()
-        self._subscription: Subscription[Any] | None = None
         self._thread = threading.Thread(target=self._run, name="log-notifier", daemon=True)
 
     def start(self) -> None:
@@ -50,9 +52,6 @@ class LogNotifier:
 
     def close(self) -> None:
         self._stop.set()
-        subscription = self._subscription
-        if subscription is not None:
-            subscription.stop()
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
@@ -65,12 +64,30 @@ class LogNotifier:
             self._stop.wait(self.retry_seconds)
 
     def _listen(self) -> None:
-        head = self.recorder.max_notification_id() or 0
-        with self.recorder.subscribe(gt=head) as subscription:
-            self._subscription = subscription
-            self.listening.set()
-            self.wake(None)  # whatever was appended while nobody listened
-            for notification in subscription:
-                if self._stop.is_set():
-                    break
-                self.wake(notification.id)
+        """LISTEN on the recorder's channel; after each notification (and any that
+        came with it), ring with the log's head.
+
+        Not the library's subscription: that reads every new event's row (state and
+        all) to hand it over, once per notification, where a doorbell needs only the
+        head, to tell whether this process has already written it into the views.
+        Our recorder names the head in the notification; one without (another
+        writer's) costs a query."""
+        channel = Identifier(self.recorder.channel_name)
+        with self.recorder.datastore.get_connection() as conn:
+            conn.execute(SQL("LISTEN {0}").format(channel))
+            try:
+                self.listening.set()
+                self.wake(None)  # whatever was appended while nobody listened
+                while not self._stop.is_set():
+                    heads = [n.payload for n in conn.notifies(timeout=POLL_SECONDS, stop_after=1)]
+                    if heads:
+                        heads += [n.payload for n in conn.notifies(timeout=0)]  # came with it
+                        self.wake(self._head(heads))
+            finally:
+                with suppress(psycopg.Error):  # the pool must not hand on a listener
+                    conn.execute(SQL("UNLISTEN {0}").format(channel))
+
+    def _head(self, payloads: list[str]) -> int | None:
+        if all(payload.isdigit() for payload in payloads):
+            return max(int(payload) for payload in payloads)
+        return self.recorder.max_notification_id()
