@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -102,6 +103,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 "notification_id bigint PRIMARY KEY, traceparent text NOT NULL)"
             ).format(table=self.trace_table)
         )
+        self._sql = _Statements.for_recorder(self)
 
     def traceparents(self, after: int, upto: int) -> dict[int, str]:
         """The traceparents stored for notifications ``after`` < id <= ``upto``."""
@@ -126,11 +128,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         if not wanted:
             return dict
         chain.execute(
-            SQL(
-                "SELECT c.originator_id, c.originator_version, c.link FROM {table} c "
-                "JOIN unnest(%s::uuid[], %s::bigint[]) AS w(plan, version) "
-                "ON c.originator_id = w.plan AND c.originator_version = w.version"
-            ).format(table=self.chain_table),
+            self._sql.heads,
             ([plan for plan, _ in wanted], [version for _, version in wanted]),
         )
         return lambda: {
@@ -142,14 +140,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         """Events of a plan stored before the chain existed (rare: one query each)."""
 
         def earlier(plan: str, version: int) -> list[tuple[int, str, bytes]]:
-            cursor.execute(
-                SQL(
-                    "SELECT originator_version, topic, state FROM {events} "
-                    "WHERE originator_id = %s AND originator_version <= %s "
-                    "ORDER BY originator_version"
-                ).format(events=Identifier(self.datastore.schema, self.events_table_name)),
-                (UUID(plan), version),
-            )
+            cursor.execute(self._sql.earlier, (UUID(plan), version))
             return [
                 (r["originator_version"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()
             ]
@@ -167,11 +158,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         the batch's size), and the notification that the log grew, which names its
         new head so that a listener need not ask (``projections.notifier``)."""
         cursor.execute(
-            SQL(
-                "INSERT INTO {table} (originator_id, originator_version, link) "
-                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::char(64)[]) "
-                "ON CONFLICT DO NOTHING"
-            ).format(table=self.chain_table),
+            self._sql.links,
             (
                 [UUID(plan) for plan, _, _ in links],
                 [version for _, version, _ in links],
@@ -182,10 +169,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         traced = [(i, t) for i, t in zip(ids, traceparents, strict=False) if t]
         if traced:
             cursor.execute(
-                SQL(
-                    "INSERT INTO {table} (notification_id, traceparent) "
-                    "SELECT * FROM unnest(%s::bigint[], %s::text[])"
-                ).format(table=self.trace_table),
+                self._sql.traces,
                 ([i for i, _ in traced], [t for _, t in traced]),
             )
 
@@ -265,13 +249,13 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         before these, take the savepoint and send the work's claim: one round trip.
         The new ids, the heads, the last id before, and the work unless it failed."""
         statements.execute("BEGIN")
-        for lock_statement in self.lock_table_statements:
+        for lock_statement in self._sql.lock:
             statements.execute(lock_statement, prepare=True)
         last = conn.cursor()
         if work is not None:  # under the lock: the last event before these
-            last.execute(self.max_notification_id_statement)
+            last.execute(self._sql.last)
         inserted = conn.cursor()
-        self._insert_stored_events_only(inserted, stored_events)
+        inserted.execute(self._sql.insert, (self._pg_stored_events(stored_events),))
         heads = self._heads(conn.cursor(), stored_events)
         saved = conn.cursor()  # a result on it: everything before it went in
         if work is not None:
@@ -314,10 +298,64 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         statements.execute("COMMIT")
         pipeline.sync()
 
-    def _insert_stored_events_only(self, cursor: Any, stored_events: Sequence[StoredEvent]) -> None:
-        """The library's insert statement alone: its application recorder's version
-        adds the lock and the notification, sent separately here."""
-        super(PostgresApplicationRecorder, self)._insert_stored_events(cursor, stored_events)
+    def _pg_stored_events(self, stored_events: Sequence[StoredEvent]) -> list[Any]:
+        """The events as the library's composite type, for its insert statement."""
+        return [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements of an insert, rendered once: psycopg renders a composed
+    statement (quoting its identifiers) and parses its placeholders on every
+    execution, but parses a plain one once and caches it."""
+
+    lock: list[str]
+    last: str
+    insert: str
+    heads: str
+    earlier: str
+    links: str
+    traces: str
+
+    @classmethod
+    def for_recorder(cls, recorder: PostgresChainedRecorder) -> _Statements:
+        chain, trace = recorder.chain_table, recorder.trace_table
+        events = Identifier(recorder.datastore.schema, recorder.events_table_name)
+        return cls(
+            lock=[statement.as_string() for statement in recorder.lock_table_statements],
+            last=recorder.max_notification_id_statement.as_string(),
+            insert=recorder.insert_events_statement.as_string(),
+            heads=SQL(
+                "SELECT c.originator_id, c.originator_version, c.link FROM {table} c "
+                "JOIN unnest(%s::uuid[], %s::bigint[]) AS w(plan, version) "
+                "ON c.originator_id = w.plan AND c.originator_version = w.version"
+            )
+            .format(table=chain)
+            .as_string(),
+            earlier=SQL(
+                "SELECT originator_version, topic, state FROM {events} "
+                "WHERE originator_id = %s AND originator_version <= %s "
+                "ORDER BY originator_version"
+            )
+            .format(events=events)
+            .as_string(),
+            links=SQL(
+                "INSERT INTO {table} (originator_id, originator_version, link) "
+                "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::char(64)[]) "
+                "ON CONFLICT DO NOTHING"
+            )
+            .format(table=chain)
+            .as_string(),
+            traces=SQL(
+                "INSERT INTO {table} (notification_id, traceparent) "
+                "SELECT * FROM unnest(%s::bigint[], %s::text[])"
+            )
+            .format(table=trace)
+            .as_string(),
+        )
 
 
 class SQLiteChainedRecorder(SQLiteApplicationRecorder):
