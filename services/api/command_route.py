@@ -36,7 +36,7 @@ from fastapi.routing import APIRoute
 
 from domain.values import Actor
 from services.access_log import Access
-from services.api.deps import verified_caller
+from services.api.deps import bearer_token, verified_caller
 from services.api.errors import ApiError, problem
 from services.application import EXPECTED_VERSION
 from services.bootstrap import Careplan
@@ -173,11 +173,11 @@ class CommandRoute(APIRoute):
 
 async def _actor(request: Request) -> Actor | None:
     """Who sent it, if the token is valid (an invalid one is answered 401 by the route)."""
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials:
+    token = bearer_token(request)
+    if token is None:
         return None
     try:
-        caller = await verified_caller(request, credentials)
+        caller = await verified_caller(request, token)
     except TokenError:
         return None
     return caller.actor

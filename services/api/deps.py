@@ -16,17 +16,13 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 
 from domain.values import Actor, CommandContext
 from services.api.errors import ApiError
 from services.api.permissions import PERMISSIONS
 from services.bootstrap import Careplan
 from services.tokens import Caller, TokenError
-
-bearer = HTTPBearer(
-    auto_error=False, description="JWT with sub, role, exp (HS256, or RS256/ES256 from a JWKS)"
-)
 
 
 async def get_careplan(request: Request) -> Careplan:
@@ -47,19 +43,41 @@ async def verified_caller(request: Request, token: str) -> Caller:
     return remembered
 
 
-async def get_caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
-    challenge = {"WWW-Authenticate": 'Bearer realm="careplan"'}
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "auth.missing_token", "Send Authorization: Bearer <token>.", challenge)
-    try:
-        caller = await verified_caller(request, credentials.credentials)
-    except TokenError as error:
-        raise ApiError(401, "auth.invalid_token", f"Token refused: {error}.", challenge) from None
-    structlog.contextvars.bind_contextvars(actor_id=caller.actor.id, actor_role=caller.actor.role)
-    return caller
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+class BearerCaller(HTTPBearer):
+    """The caller a bearer token names, verified; documented in OpenAPI exactly as
+    FastAPI's HTTPBearer (which this is), but one dependency where HTTPBearer and a
+    check of its credentials were two, without a credentials model per request."""
+
+    async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        challenge = {"WWW-Authenticate": 'Bearer realm="careplan"'}
+        token = bearer_token(request)
+        if token is None:
+            raise ApiError(
+                401, "auth.missing_token", "Send Authorization: Bearer <token>.", challenge
+            )
+        try:
+            caller = await verified_caller(request, token)
+        except TokenError as error:
+            raise ApiError(
+                401, "auth.invalid_token", f"Token refused: {error}.", challenge
+            ) from None
+        structlog.contextvars.bind_contextvars(
+            actor_id=caller.actor.id, actor_role=caller.actor.role
+        )
+        return caller
+
+
+get_caller = BearerCaller(
+    scheme_name="HTTPBearer",
+    auto_error=False,
+    description="JWT with sub, role, exp (HS256, or RS256/ES256 from a JWKS)",
+)
 
 
 async def get_actor(caller: Annotated[Caller, Depends(get_caller)]) -> Actor:
