@@ -6,7 +6,7 @@ one plan. "per txn" is how many commands group commit wrote per transaction; the
 CPU columns are milliseconds of CPU per request of each server and of this client
 (Linux), which show where a ratio comes from on a machine with few cores.
 
-    python -m bench.commands [--seconds 8] [--clients 1,8,32]
+    python -m bench.commands [--seconds 8] [--clients 1,8,32] [--own-connections]
 
 Targets (issue: the HTTP API): at least 0.8 of the baseline at 8 clients and 1.0
 at 32.
@@ -66,24 +66,42 @@ def start_baseline(port: int, database_url: str) -> subprocess.Popen[bytes]:
 
 
 async def drive(
-    clients: int, seconds: float, request: Callable[[httpx.AsyncClient, int], Awaitable[int]]
+    clients: int,
+    seconds: float,
+    request: Callable[[httpx.AsyncClient, int], Awaitable[int]],
+    *,
+    own_connections: bool = False,
 ) -> tuple[float, list[float]]:
-    """(commands/s, latencies in ms) with ``clients`` concurrent callers."""
+    """(commands/s, latencies in ms) with ``clients`` concurrent callers: sharing one
+    pool of as many connections, or (``own_connections``) each with its own client
+    and connection, as separate clinical apps would be. httpx's shared pool costs
+    its client about three times the CPU per request at 32 connections as at 8,
+    so there the shared client, not the servers, sets the pace."""
     latencies: list[float] = []
     stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
 
-        async def caller(n: int) -> None:
-            while time.monotonic() < stop:
-                started = time.perf_counter()
-                status = await request(http, n)
-                assert status < 300, status
-                latencies.append((time.perf_counter() - started) * 1000)
+    def client(connections: int) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        return httpx.AsyncClient(timeout=30, limits=limits)
 
-        began = time.monotonic()
-        await asyncio.gather(*(caller(n) for n in range(clients)))
-        elapsed = time.monotonic() - began
+    async def caller(http: httpx.AsyncClient, n: int) -> None:
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            status = await request(http, n)
+            assert status < 300, status
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    async def alone(n: int) -> None:
+        async with client(1) as http:
+            await caller(http, n)
+
+    began = time.monotonic()
+    if own_connections:
+        await asyncio.gather(*(alone(n) for n in range(clients)))
+    else:
+        async with client(clients) as http:
+            await asyncio.gather(*(caller(http, n) for n in range(clients)))
+    elapsed = time.monotonic() - began
     return len(latencies) / elapsed, latencies
 
 
@@ -102,11 +120,13 @@ def cpu_per_request(
     clients: int,
     seconds: float,
     request: Callable[[httpx.AsyncClient, int], Awaitable[int]],
+    *,
+    own_connections: bool = False,
 ) -> tuple[float, list[float], str, str]:
     """``drive``, and the server's and this client's CPU per request (ms; where the
     ratio stops, it shows which side ran out: the client's cost grows with clients)."""
     server_before, client_before = cpu_seconds(pid), time.process_time()
-    rate, latencies = asyncio.run(drive(clients, seconds, request))
+    rate, latencies = asyncio.run(drive(clients, seconds, request, own_connections=own_connections))
     server_after, client_after = cpu_seconds(pid), time.process_time()
     count = max(1.0, rate * seconds)
     client = f"{(client_after - client_before) / count * 1000:.2f}"
@@ -118,6 +138,9 @@ def cpu_per_request(
 def main(
     seconds: Annotated[float, typer.Option(help="Seconds per measurement.")] = 8.0,
     clients: Annotated[str, typer.Option(help="Concurrency levels.")] = "1,8,32",
+    own_connections: Annotated[
+        bool, typer.Option(help="Each client its own HTTP client and connection.")
+    ] = False,
     database_url: Annotated[str, typer.Option(envvar="CAREPLAN_BENCH_DATABASE_URL")] = (
         "postgresql://postgres@127.0.0.1:5432/test"
     ),
@@ -199,11 +222,13 @@ def main(
             for level in levels:
                 before = batches()
                 ours, our_ms, our_cpu, client_cpu = cpu_per_request(
-                    careplan.pid, level, seconds, command
+                    careplan.pid, level, seconds, command, own_connections=own_connections
                 )
                 after = batches()
                 per_transaction = (after[1] - before[1]) / max(1.0, after[0] - before[0])
-                theirs, their_ms, their_cpu, _ = cpu_per_request(baseline.pid, level, seconds, raw)
+                theirs, their_ms, their_cpu, _ = cpu_per_request(
+                    baseline.pid, level, seconds, raw, own_connections=own_connections
+                )
                 table.add_row(
                     str(level),
                     f"{ours:.0f}",
