@@ -39,6 +39,7 @@ from domain.values import (
 )
 from services.group_commit import GroupCommit
 from services.metrics import EVENTS
+from services.on_the_loop import off_the_loop
 from services.snapshots.plans import DEFAULT_INTERVAL, PlanSnapshots
 from services.snapshots.store import snapshot_store
 from services.snapshots.taker import SnapshotTaker
@@ -112,10 +113,12 @@ class CarePlans(Application[UUID]):
 
     @contextmanager
     def _loading(self, plan_id: UUID) -> Iterator[None]:
-        with self._locks_guard:
-            lock = self._plan_locks.setdefault(plan_id, threading.Lock())
-        with lock:
+        with self._plan_lock(plan_id):
             yield
+
+    def _plan_lock(self, plan_id: UUID) -> threading.Lock:
+        with self._locks_guard:
+            return self._plan_locks.setdefault(plan_id, threading.Lock())
 
     #: Called with a successful command's result unless the views were written with
     #: its events; bootstrap uses it to make the write visible in the views before
@@ -135,7 +138,7 @@ class CarePlans(Application[UUID]):
         self, patient_id: str, ctx: CommandContext, birth_date: date | None = None
     ) -> CommandResult:
         plan = CarePlan.open(patient_id, ctx, birth_date)
-        return self._commit(plan)
+        return off_the_loop(self._commit, plan)
 
     def record_evaluation(
         self, plan_id: UUID | str, evaluation: Evaluation, ctx: CommandContext
@@ -473,16 +476,27 @@ class CarePlans(Application[UUID]):
         loaded afresh; one refused is answered only once the plan is checked
         (``stored_version``), so no rule's answer comes from a stale plan.
         """
-        cache = self.repository.cache
-        if version is not None and cache is not None:
-            with self._loading(plan_id):
-                try:
-                    cached = cache.get(plan_id)
-                except KeyError:
-                    cached = None
-                if isinstance(cached, CarePlan) and cached.version == version:
-                    return deepcopy(cached), False
+        copied = self.cached_copy(plan_id, version)
+        if copied is not None:
+            return copied, False
         return self.care_plan(plan_id), True
+
+    def cached_copy(self, plan_id: UUID, version: int | None) -> CarePlan | None:
+        """A copy of the cached plan if it is at ``version``, without waiting: None
+        when it is not, or while another thread is bringing the plan up to date."""
+        cache = self.repository.cache
+        lock = self._plan_lock(plan_id)
+        if version is None or cache is None or not lock.acquire(blocking=False):
+            return None
+        try:
+            cached = cache.get(plan_id)
+            if isinstance(cached, CarePlan) and cached.version == version:
+                return deepcopy(cached)
+        except KeyError:
+            pass
+        finally:
+            lock.release()
+        return None
 
     def stored_version(self, plan_id: UUID) -> int:
         """The plan's last stored version (0: none), from one indexed row."""
@@ -550,6 +564,9 @@ class CarePlans(Application[UUID]):
         stands, so every rule judges the winner's change too; with an If-Match
         (``EXPECTED_VERSION``) the caller asked for that version only, and gets 412.
         """
+        return off_the_loop(self._change_alone, plan_id, act)
+
+    def _change_alone(self, plan_id: UUID | str, act: Callable[[CarePlan], Any]) -> CommandResult:
         expected = EXPECTED_VERSION.get()
         for attempt in range(1, RETRIES_ON_CONFLICT + 1):
             plan = self.care_plan(plan_id)

@@ -34,6 +34,7 @@ from projections.versions import PlanVersions
 from projections.worklist import Worklist
 from services.application import CarePlans, CommandResult
 from services.idempotency import IdempotencyKeys
+from services.on_the_loop import refuse_blocking
 from services.settings import Settings
 from services.store import persistence_env
 
@@ -143,6 +144,13 @@ class Careplan:
         self.app.close()
 
 
+def refuse_blocking_on_the_loop(datastore: Any) -> None:
+    """Every way into the database (the events, the views, the keys share this
+    datastore) fails loudly from a handler on the event loop (services.on_the_loop)."""
+    for name in ("get_connection", "transaction"):
+        setattr(datastore, name, refuse_blocking(getattr(datastore, name)))
+
+
 def tracking_recorder(app: CarePlans) -> TrackingRecorder:
     """Positions live in the event store's database, so they commit with view rows."""
     datastore = app.factory.datastore  # type: ignore[attr-defined]
@@ -168,6 +176,7 @@ def bootstrap(settings: Settings | None = None) -> Careplan:
         regulations=regulations,
         snapshot_interval=settings.snapshot_interval,
     )
+    refuse_blocking_on_the_loop(app.factory.datastore)  # type: ignore[attr-defined]
     views = ViewStore(tracking_recorder(app))
     followers = {
         projection.name: ProjectionFollower(

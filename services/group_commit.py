@@ -15,6 +15,11 @@ brought up to the batch's last position once, before any caller in the batch hea
 "done" (read-your-writes). A batch is whatever arrived while the previous one was
 being written: nobody waits on a timer, so a lone command goes straight through.
 
+Callers are threads, or HTTP handlers running on the event loop
+(``services.on_the_loop``): those await their answer, and a thread of the batch
+writer's own leads in their place; a batch answers all of a loop's handlers with
+one call onto it.
+
 A command the rules refuse is answered alone; the others in its batch go on. If the
 transaction fails because another process wrote one of the plans meanwhile,
 nothing of the batch is stored and each command runs again on its own, the usual
@@ -24,6 +29,7 @@ plan.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 from collections.abc import Callable, Sequence
@@ -32,10 +38,12 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import structlog
+from starlette.concurrency import run_in_threadpool
 
 from domain.care_plan import CarePlan
 from domain.errors import ConcurrentUpdate, StaleVersion
 from services.metrics import COMMAND_BATCH
+from services.on_the_loop import on_the_loop, wait_for
 from services.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
@@ -63,6 +71,9 @@ class _Command:
     #: thread leads the batch.
     context: contextvars.Context
     wake: threading.Event = field(default_factory=threading.Event)
+    #: Set for a handler on the event loop (services.on_the_loop): answered there,
+    #: and never a leader (the batch writer's thread leads in its place).
+    future: asyncio.Future[None] | None = None
     lead: bool = False
     result: CommandResult | None = None
     error: BaseException | None = None
@@ -87,6 +98,9 @@ class GroupCommit:
         #: The version this process last stored of each plan: a plan loaded before
         #: an earlier batch wrote it is loaded again rather than judged stale.
         self._stored: dict[UUID, int] = {}
+        #: Leads batches in place of handlers on the event loop (started on first use).
+        self._writer: threading.Thread | None = None
+        self._writer_due = threading.Event()
 
     def waiting(self) -> int:
         """Commands queued behind the batch being written."""
@@ -96,6 +110,8 @@ class GroupCommit:
     def run(
         self, plan_id: UUID, act: Callable[[CarePlan], Any], expected: int | None
     ) -> CommandResult:
+        if on_the_loop():
+            return wait_for(self._run_from_the_loop(plan_id, act, expected))
         # Not found: the caller's answer, at once.
         plan, checked = self._app.plan_as_stored(plan_id, self._stored.get(plan_id))
         command = _Command(plan_id, plan, checked, act, expected, contextvars.copy_context())
@@ -109,6 +125,47 @@ class GroupCommit:
                 return command.answer()
         self._lead()
         return command.answer()
+
+    async def _run_from_the_loop(
+        self, plan_id: UUID, act: Callable[[CarePlan], Any], expected: int | None
+    ) -> CommandResult:
+        """``run`` for a handler on the event loop: queued, and awaited there."""
+        remembered = self._stored.get(plan_id)
+        copied = self._app.cached_copy(plan_id, remembered)
+        if copied is not None:
+            plan, checked = copied, False
+        else:  # loading asks the database: not on the loop
+            load = contextvars.copy_context().run
+            plan, checked = await run_in_threadpool(
+                load, self._app.plan_as_stored, plan_id, remembered
+            )
+        future = asyncio.get_running_loop().create_future()
+        command = _Command(
+            plan_id, plan, checked, act, expected, contextvars.copy_context(), future=future
+        )
+        with self._lock:
+            self._waiting.append(command)
+            leads = not self._leading
+            self._leading = True
+        if leads:
+            self._hand_to_writer()
+        await future
+        return command.answer()
+
+    def _hand_to_writer(self) -> None:
+        """The batch writer's thread leads the next batch (started on first use)."""
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write_batches, name="group-commit", daemon=True
+            )
+            self._writer.start()
+        self._writer_due.set()
+
+    def _write_batches(self) -> None:
+        while True:
+            self._writer_due.wait()
+            self._writer_due.clear()
+            self._lead()
 
     def _lead(self) -> None:
         """Write the batch waiting now, hand the lead on, then make the batch visible."""
@@ -126,18 +183,19 @@ class GroupCommit:
         finally:
             # The next batch is written while this one's views are brought up.
             with self._lock:
-                if self._waiting:
+                if not self._waiting:
+                    self._leading = False
+                elif self._waiting[0].future is not None:
+                    self._hand_to_writer()
+                else:
                     self._waiting[0].lead = True
                     self._waiting[0].wake.set()
-                else:
-                    self._leading = False
         try:
             if position is not None and self._app.after_commit is not None:
                 last = next(c.result for c in reversed(batch) if c.result is not None)
                 self._app.after_commit(replace(last, position=position))
         finally:
-            for command in batch:
-                command.wake.set()
+            _answer(batch)
 
     def _write(self, batch: list[_Command]) -> int | None:
         """Judge every command, record the events of those that passed; the position
@@ -214,6 +272,25 @@ class GroupCommit:
                 )
             except Exception as error:
                 command.error = error
+
+
+def _answer(batch: list[_Command]) -> None:
+    """Wake the batch's callers: threads each, handlers on an event loop with one call
+    onto their loop for all of them."""
+    on_loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for command in batch:
+        if command.future is None:
+            command.wake.set()
+        else:
+            on_loops.setdefault(command.future.get_loop(), []).append(command.future)
+    for loop, futures in on_loops.items():
+        loop.call_soon_threadsafe(_resolve, futures)
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():  # a request cancelled meanwhile has nobody to answer
+            future.set_result(None)
 
 
 def _refold(app: CarePlans, plan_id: UUID, written: list[CarePlan.Event]) -> CarePlan:

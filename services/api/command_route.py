@@ -15,10 +15,11 @@
 A route class rather than a middleware: it runs inside FastAPI's error handling,
 so every refusal is problem+json like the rest.
 
-A plain ``def`` handler (they block: they load and store plans) runs on the
-thread pool once: FastAPI would hand it to a thread, then hand the checking of
-its answer against the response model to a thread again; wrapped in a
-coroutine that runs it on a thread, the answer is checked on the event loop.
+A plain ``def`` handler (they block: they load and store plans) is wrapped in a
+coroutine: FastAPI would hand it to a thread, then hand the checking of its
+answer against the response model to a thread again. A command runs on the
+event loop in a greenlet (``services.on_the_loop``: no thread hand-offs, group
+commit answers its batch at once); a read runs on the thread pool once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import functools
 import inspect
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from fastapi import Request, Response
@@ -41,6 +42,7 @@ from services.api.errors import ApiError, problem
 from services.application import EXPECTED_VERSION
 from services.bootstrap import Careplan
 from services.idempotency import Answer, Claimed, Refused, fingerprint
+from services.on_the_loop import run_on_the_loop
 from services.tokens import TokenError
 from services.tracing import TRACEPARENT, valid_traceparent
 
@@ -77,22 +79,26 @@ def with_etag(response: Response) -> Response:
     return response
 
 
-def on_a_thread(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """A blocking handler as a coroutine that runs it on the thread pool; FastAPI
-    reads its parameters and return type through ``__wrapped__``."""
+def off_the_event_loop(handler: Callable[..., Any], methods: Iterable[str]) -> Callable[..., Any]:
+    """A blocking handler as a coroutine: a command (POST) runs on the event loop in
+    a greenlet that awaits wherever it would wait (services.on_the_loop); a read on
+    the thread pool. FastAPI reads its parameters and return type through
+    ``__wrapped__``."""
     if inspect.iscoroutinefunction(handler):
         return handler
+    run_it = run_on_the_loop if set(methods) == {"POST"} else run_in_threadpool
 
     @functools.wraps(handler)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(handler, *args, **kwargs)
+        return await run_it(handler, *args, **kwargs)
 
     return run
 
 
 class CommandRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, on_a_thread(endpoint), **kwargs)
+        methods = kwargs.get("methods") or ()
+        super().__init__(path, off_the_event_loop(endpoint, methods), **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handle = super().get_route_handler()

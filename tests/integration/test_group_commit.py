@@ -3,6 +3,7 @@ yet each is judged, ordered and answered as if it had come alone."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -21,6 +22,7 @@ from projections.audit_trail import audit_entries
 from services.application import EXPECTED_VERSION, CarePlans, CommandResult
 from services.bootstrap import Careplan, bootstrap
 from services.metrics import REGISTRY
+from services.on_the_loop import BlockingOnTheLoop, run_on_the_loop
 from services.settings import Settings
 from services.tracing import TRACEPARENT
 from tests.integration.course import play
@@ -300,3 +302,59 @@ def test_views_written_by_concurrent_batches_equal_a_rebuild(careplan: Careplan)
     assert sum(len(rows) for rows in live.values()) > 0
     rebuild_all(careplan)
     assert view_rows(careplan) == live
+
+
+def test_commands_from_handlers_on_the_event_loop_are_batched_and_answered(
+    careplan: Careplan,
+) -> None:
+    """HTTP commands run on the event loop (services.on_the_loop): they queue like
+    threads do, the batch writer's thread leads their batch, and each is answered."""
+    app = careplan.app
+    plans = [app.open_care_plan(f"pt-loop-{n}", now()).care_plan_id for n in range(3)]
+    count_before, commands_before = batches()
+
+    def command(plan_id: UUID) -> CommandResult:
+        return app.record_adherence(plan_id, adherence="unknown", ctx=now())
+
+    async def handlers() -> list[CommandResult]:
+        answered = asyncio.gather(*(run_on_the_loop(command, plan) for plan in plans))
+        return await asyncio.wait_for(answered, 30)
+
+    with Holder(app, plans[0], queued=3):  # a thread's batch; the three queue behind it
+        results = asyncio.run(handlers())
+
+    assert [r.version for r in results] == [3, 2, 2]
+    count_after, commands_after = batches()
+    assert (count_after - count_before, commands_after - commands_before) == (2, 4)
+    assert [type(e).__name__ for e in app.history(plans[0])][1:] == ["AdherenceRecorded"] * 2
+
+
+def test_a_refusal_reaches_the_handler_on_the_event_loop(careplan: Careplan) -> None:
+    app = careplan.app
+    plan_id = app.open_care_plan("pt-loop-refused", now()).care_plan_id
+
+    async def stale() -> CommandResult:
+        EXPECTED_VERSION.set(7)  # If-Match: "7", the plan is at 1
+        return await run_on_the_loop(app.record_adherence, plan_id, adherence="unknown", ctx=now())
+
+    with pytest.raises(StaleVersion):
+        asyncio.run(stale())
+    assert app.stored_version(plan_id) == 1
+
+
+def test_a_handler_on_the_event_loop_never_waits_on_the_database(careplan: Careplan) -> None:
+    """Opening a plan and correcting an entry run alone, off the loop; reading the
+    store from the loop directly is refused rather than stalling every request."""
+    app = careplan.app
+
+    def open_and_correct() -> CommandResult:
+        opened = app.open_care_plan("pt-loop-alone", now())
+        app.record_adherence(opened.care_plan_id, adherence="unknown", ctx=now())
+        return app.mark_entry_in_error(
+            opened.care_plan_id, version=2, reason="wrong chart", ctx=now()
+        )
+
+    corrected = asyncio.run(run_on_the_loop(open_and_correct))
+    assert corrected.version == 3
+    with pytest.raises(BlockingOnTheLoop):
+        asyncio.run(run_on_the_loop(app.stored_version, corrected.care_plan_id))
