@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -49,6 +50,8 @@ def wait_for(awaitable: Awaitable[T]) -> T:
     """Await from a handler's greenlet: the loop runs on meanwhile."""
     current = getcurrent()
     if not isinstance(current, _Handler):
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()  # never to be awaited: no "never awaited" warning
         msg = "wait_for outside a handler running on the event loop"
         raise RuntimeError(msg)
     result: T = current.parent.switch(awaitable)
