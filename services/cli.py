@@ -21,6 +21,7 @@ from services.audit_cli import audit
 from services.bootstrap import PROJECTIONS, Careplan, bootstrap
 from services.consumer_cli import consume
 from services.demo import play_course
+from services.gc_pause import tune_for_serving
 from services.logging import configure_logging
 from services.publisher import Relay, ensure_topic, make_producer
 from services.rebuilding import rebuild_views
@@ -58,11 +59,13 @@ def serve() -> None:
     from services.api.app import create_app  # noqa: PLC0415
 
     careplan = start()
+    app = create_app(careplan)
+    tune_for_serving()
     settings = careplan.settings
     store = "postgresql" if settings.uses_postgres else f"sqlite:{settings.sqlite_path}"
     log.info("careplan.serving", host=settings.host, port=settings.port, store=store)
     uvicorn.run(
-        create_app(careplan),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
