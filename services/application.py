@@ -7,13 +7,13 @@ read-your-writes) are dealt with once.
 
 from __future__ import annotations
 
+import pickle
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -491,7 +491,7 @@ class CarePlans(Application[UUID]):
         try:
             cached = cache.get(plan_id)
             if isinstance(cached, CarePlan) and cached.version == version:
-                return deepcopy(cached)
+                return independent_copy(cached)
         except KeyError:
             pass
         finally:
@@ -693,3 +693,12 @@ def fold(plan: Any, events: Iterable[Any]) -> Any:
     for event in events:
         plan = event.mutate(plan)
     return plan
+
+
+def independent_copy(plan: CarePlan) -> CarePlan:
+    """A copy sharing nothing with ``plan`` (a command judged on it may change it,
+    the cached plan must not change): a pickle round trip, which for the plan's
+    dicts, sets and value objects is twice as fast as ``copy.deepcopy`` and was,
+    at 8 clients, the largest single cost of a command's own Python."""
+    copied: CarePlan = pickle.loads(pickle.dumps(plan, pickle.HIGHEST_PROTOCOL))  # noqa: S301 (our own bytes, just made)
+    return copied
