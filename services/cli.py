@@ -70,6 +70,7 @@ def serve() -> None:
         port=settings.port,
         log_config=None,
         access_log=False,
+        server_header=False,  # no "server: uvicorn": the software is not advertised
     )
 
 

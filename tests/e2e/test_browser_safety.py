@@ -21,6 +21,7 @@ def test_every_response_carries_the_security_headers(prescriber: Api, path: str)
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cache-Control"] == "no-store"
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert "Server" not in response.headers  # the stack is not advertised
 
 
 def test_the_docs_page_may_load_its_scripts(server: Server) -> None:
