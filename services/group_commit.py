@@ -38,12 +38,11 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import structlog
-from starlette.concurrency import run_in_threadpool
 
 from domain.care_plan import CarePlan
 from domain.errors import ConcurrentUpdate, StaleVersion
 from services.metrics import COMMAND_BATCH
-from services.on_the_loop import on_the_loop, wait_for
+from services.on_the_loop import on_a_thread, on_the_loop, wait_for
 from services.tracing import TRACEPARENT
 
 if TYPE_CHECKING:
@@ -111,7 +110,8 @@ class GroupCommit:
         self, plan_id: UUID, act: Callable[[CarePlan], Any], expected: int | None
     ) -> CommandResult:
         if on_the_loop():
-            return wait_for(self._run_from_the_loop(plan_id, act, expected))
+            context = contextvars.copy_context()  # the handler's, not its task's
+            return wait_for(self._run_from_the_loop(plan_id, act, expected, context))
         # Not found: the caller's answer, at once.
         plan, checked = self._app.plan_as_stored(plan_id, self._stored.get(plan_id))
         command = _Command(plan_id, plan, checked, act, expected, contextvars.copy_context())
@@ -127,7 +127,11 @@ class GroupCommit:
         return command.answer()
 
     async def _run_from_the_loop(
-        self, plan_id: UUID, act: Callable[[CarePlan], Any], expected: int | None
+        self,
+        plan_id: UUID,
+        act: Callable[[CarePlan], Any],
+        expected: int | None,
+        context: contextvars.Context,
     ) -> CommandResult:
         """``run`` for a handler on the event loop: queued, and awaited there."""
         remembered = self._stored.get(plan_id)
@@ -135,14 +139,11 @@ class GroupCommit:
         if copied is not None:
             plan, checked = copied, False
         else:  # loading asks the database: not on the loop
-            load = contextvars.copy_context().run
-            plan, checked = await run_in_threadpool(
-                load, self._app.plan_as_stored, plan_id, remembered
+            plan, checked = await on_a_thread(
+                context, self._app.plan_as_stored, plan_id, remembered
             )
         future = asyncio.get_running_loop().create_future()
-        command = _Command(
-            plan_id, plan, checked, act, expected, contextvars.copy_context(), future=future
-        )
+        command = _Command(plan_id, plan, checked, act, expected, context, future=future)
         with self._lock:
             self._waiting.append(command)
             leads = not self._leading

@@ -80,8 +80,15 @@ def off_the_loop(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) ->
     the event loop (in this context), directly otherwise."""
     if not on_the_loop():
         return function(*args, **kwargs)
-    context = contextvars.copy_context()
-    return wait_for(run_in_threadpool(context.run, function, *args, **kwargs))
+    return wait_for(on_a_thread(contextvars.copy_context(), function, *args, **kwargs))
+
+
+async def on_a_thread(
+    context: contextvars.Context, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``function(*args, **kwargs)`` on a pool thread, in ``context``: a handler's own
+    (its greenlet's), which the task awaiting for it does not see."""
+    return await run_in_threadpool(context.run, function, *args, **kwargs)
 
 
 def refuse_blocking(

@@ -79,7 +79,7 @@ def with_etag(response: Response) -> Response:
     return response
 
 
-def off_the_event_loop(handler: Callable[..., Any], methods: Iterable[str]) -> Callable[..., Any]:
+def as_coroutine(handler: Callable[..., Any], methods: Iterable[str]) -> Callable[..., Any]:
     """A blocking handler as a coroutine: a command (POST) runs on the event loop in
     a greenlet that awaits wherever it would wait (services.on_the_loop); a read on
     the thread pool. FastAPI reads its parameters and return type through
@@ -98,7 +98,7 @@ def off_the_event_loop(handler: Callable[..., Any], methods: Iterable[str]) -> C
 class CommandRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = kwargs.get("methods") or ()
-        super().__init__(path, off_the_event_loop(endpoint, methods), **kwargs)
+        super().__init__(path, as_coroutine(endpoint, methods), **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handle = super().get_route_handler()
