@@ -33,6 +33,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -166,7 +167,10 @@ class GroupCommit:
         while True:
             self._writer_due.wait()
             self._writer_due.clear()
-            self._lead()
+            try:
+                self._lead()
+            except Exception:  # its batch is answered; the writer must live on for the next
+                log.exception("group_commit.writer_failed")
 
     def _lead(self) -> None:
         """Write the batch waiting now, hand the lead on, then make the batch visible."""
@@ -285,7 +289,8 @@ def _answer(batch: list[_Command]) -> None:
         else:
             on_loops.setdefault(command.future.get_loop(), []).append(command.future)
     for loop, futures in on_loops.items():
-        loop.call_soon_threadsafe(_resolve, futures)
+        with suppress(RuntimeError):  # the loop has closed: nobody is left to answer
+            loop.call_soon_threadsafe(_resolve, futures)
 
 
 def _resolve(futures: list[asyncio.Future[None]]) -> None:

@@ -358,3 +358,35 @@ def test_a_handler_on_the_event_loop_never_waits_on_the_database(careplan: Carep
     assert corrected.version == 3
     with pytest.raises(BlockingOnTheLoop):
         asyncio.run(run_on_the_loop(app.stored_version, corrected.care_plan_id))
+
+
+def test_the_batch_writer_lives_on_when_making_a_batch_visible_fails(
+    careplan: Careplan,
+) -> None:
+    """A failure after the commit (bringing the views up) is logged; the batch's
+    handlers are answered and the next batch is written as usual."""
+    app = careplan.app
+    plan_id = app.open_care_plan("pt-loop-writer", now()).care_plan_id
+    app.views_with_the_events = None  # so the views are brought up after the commit
+    make_visible = app.after_commit
+    assert make_visible is not None
+    failures: list[int] = []
+
+    def fails_once(result: CommandResult) -> None:
+        if not failures:
+            failures.append(result.version)
+            raise RuntimeError("views unavailable")
+        make_visible(result)
+
+    app.after_commit = fails_once
+
+    async def two_commands() -> list[CommandResult]:
+        results = []
+        for _ in range(2):
+            command = run_on_the_loop(app.record_adherence, plan_id, adherence="unknown", ctx=now())
+            results.append(await asyncio.wait_for(command, 30))
+        return results
+
+    first, second = asyncio.run(two_commands())
+    assert (failures, first.version, second.version) == ([2], 2, 3)
+    assert app.stored_version(plan_id) == 3
