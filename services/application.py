@@ -485,8 +485,10 @@ class CarePlans(Application[UUID]):
         """A copy of the cached plan if it is at ``version``, without waiting: None
         when it is not, or while another thread is bringing the plan up to date."""
         cache = self.repository.cache
+        if version is None or cache is None:
+            return None
         lock = self._plan_lock(plan_id)
-        if version is None or cache is None or not lock.acquire(blocking=False):
+        if not lock.acquire(blocking=False):
             return None
         try:
             cached = cache.get(plan_id)

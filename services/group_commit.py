@@ -116,11 +116,7 @@ class GroupCommit:
         # Not found: the caller's answer, at once.
         plan, checked = self._app.plan_as_stored(plan_id, self._stored.get(plan_id))
         command = _Command(plan_id, plan, checked, act, expected, contextvars.copy_context())
-        with self._lock:
-            self._waiting.append(command)
-            leads = not self._leading
-            self._leading = True
-        if not leads:
+        if not self._queue(command):
             command.wake.wait()
             if not command.lead:
                 return command.answer()
@@ -145,14 +141,18 @@ class GroupCommit:
             )
         future = asyncio.get_running_loop().create_future()
         command = _Command(plan_id, plan, checked, act, expected, context, future=future)
+        if self._queue(command):
+            self._hand_to_writer()
+        await future
+        return command.answer()
+
+    def _queue(self, command: _Command) -> bool:
+        """Queue the command; True when nobody leads, so its caller must see to it."""
         with self._lock:
             self._waiting.append(command)
             leads = not self._leading
             self._leading = True
-        if leads:
-            self._hand_to_writer()
-        await future
-        return command.answer()
+        return leads
 
     def _hand_to_writer(self) -> None:
         """The batch writer's thread leads the next batch (started on first use)."""
