@@ -7,7 +7,6 @@ read-your-writes) are dealt with once.
 
 from __future__ import annotations
 
-import pickle
 import random
 import threading
 import time
@@ -465,40 +464,58 @@ class CarePlans(Application[UUID]):
         return plan
 
     def plan_as_stored(self, plan_id: UUID, version: int | None) -> tuple[CarePlan, bool]:
-        """A copy of the plan for a command (group commit), and whether it was checked
-        against the database.
+        """The plan a batch judges a command on (group commit), and whether it was
+        checked against the database.
 
         When ``version`` is the one this process last stored of the plan and the
-        cached plan is at it, the copy is taken without asking the database for
-        newer events (a round trip saved on every command) and is not checked.
-        Should another process have written the plan since, a command judged on it
-        and accepted fails at the write on the version and runs again on the plan
-        loaded afresh; one refused is answered only once the plan is checked
-        (``stored_version``), so no rule's answer comes from a stale plan.
+        cached plan is at it, the cached plan itself is taken out of the cache
+        (``take_cached``), without asking the database for newer events (a round
+        trip saved on every command) and unchecked. Should another process have
+        written the plan since, a command judged on it and accepted fails at the
+        write on the version and runs again on the plan loaded afresh; one refused
+        is answered only once the plan is checked (``stored_version``), so no
+        rule's answer comes from a stale plan.
         """
-        copied = self.cached_copy(plan_id, version)
-        if copied is not None:
-            return copied, False
+        taken = self.take_cached(plan_id, version)
+        if taken is not None:
+            return taken, False
         return self.care_plan(plan_id), True
 
-    def cached_copy(self, plan_id: UUID, version: int | None) -> CarePlan | None:
-        """A copy of the cached plan if it is at ``version``, without waiting: None
-        when it is not, or while another thread is bringing the plan up to date."""
+    def is_cached(self, plan_id: UUID, version: int | None) -> bool:
+        """Whether the cached plan is at ``version``, without waiting: False while
+        another thread is bringing the plan up to date."""
+        cache = self.repository.cache
+        if version is None or cache is None:
+            return False
+        lock = self._plan_lock(plan_id)
+        if not lock.acquire(blocking=False):
+            return False
+        try:
+            cached = cache.get(plan_id)
+        except KeyError:
+            return False
+        finally:
+            lock.release()
+        return isinstance(cached, CarePlan) and cached.version == version
+
+    def take_cached(self, plan_id: UUID, version: int | None) -> CarePlan | None:
+        """The cached plan if it is at ``version``, taken out of the cache: a batch
+        changes it in place, and nobody else may see a change before it is stored.
+        ``keep_stored`` puts it back once its events are; a batch that fails leaves
+        it out, and the next load reads the plan as stored. Copying it instead cost
+        a command more than anything else it did in Python."""
         cache = self.repository.cache
         if version is None or cache is None:
             return None
-        lock = self._plan_lock(plan_id)
-        if not lock.acquire(blocking=False):
-            return None
-        try:
-            cached = cache.get(plan_id)
-            if isinstance(cached, CarePlan) and cached.version == version:
-                return independent_copy(cached)
-        except KeyError:
-            pass
-        finally:
-            lock.release()
-        return None
+        with self._loading(plan_id):  # not while the library copies or fast-forwards it
+            try:
+                cached = cache.get(plan_id)
+            except KeyError:
+                return None
+            if not isinstance(cached, CarePlan) or cached.version != version:
+                return None
+            cache.get(plan_id, evict=True)
+        return cached
 
     def stored_version(self, plan_id: UUID) -> int:
         """The plan's last stored version (0: none), from one indexed row."""
@@ -506,8 +523,8 @@ class CarePlans(Application[UUID]):
         return rows[0].originator_version if rows else 0
 
     def keep_stored(self, plans: Iterable[CarePlan]) -> None:
-        """Plans a group commit has just stored, as they now stand, become the cached
-        ones (the batch holds them no longer), for ``plan_as_stored``."""
+        """Plans a group commit has just stored, as they now stand, go back to the
+        cache (the batch holds them no longer), for ``plan_as_stored``."""
         cache = self.repository.cache
         if cache is None:
             return
@@ -695,12 +712,3 @@ def fold(plan: Any, events: Iterable[Any]) -> Any:
     for event in events:
         plan = event.mutate(plan)
     return plan
-
-
-def independent_copy(plan: CarePlan) -> CarePlan:
-    """A copy sharing nothing with ``plan`` (a command judged on it may change it,
-    the cached plan must not change): a pickle round trip, which for the plan's
-    dicts, sets and value objects is twice as fast as ``copy.deepcopy`` and was,
-    at 8 clients, the largest single cost of a command's own Python."""
-    copied: CarePlan = pickle.loads(pickle.dumps(plan, pickle.HIGHEST_PROTOCOL))  # noqa: S301 (our own bytes, just made)
-    return copied

@@ -60,9 +60,10 @@ class _Command:
     """One caller's command, and where its answer is left for it."""
 
     plan_id: UUID
-    #: Loaded by the caller before it queued: loads run in parallel, not in the batch.
-    plan: CarePlan
-    #: False when the plan was copied from the cache without asking the database
+    #: Loaded by the caller before it queued (loads run in parallel, not in the
+    #: batch); None when the cache holds it: the batch takes it from there.
+    plan: CarePlan | None
+    #: False when the plan is the cached one, not read from the database
     #: (``CarePlans.plan_as_stored``): a refusal is then answered only once checked.
     checked: bool
     act: Callable[[CarePlan], Any]
@@ -114,8 +115,9 @@ class GroupCommit:
             context = contextvars.copy_context()  # the handler's, not its task's
             return wait_for(self._run_from_the_loop(plan_id, act, expected, context))
         # Not found: the caller's answer, at once.
-        plan, checked = self._app.plan_as_stored(plan_id, self._stored.get(plan_id))
-        command = _Command(plan_id, plan, checked, act, expected, contextvars.copy_context())
+        plan = None if self._is_cached(plan_id) else self._app.care_plan(plan_id)
+        context = contextvars.copy_context()
+        command = _Command(plan_id, plan, plan is not None, act, expected, context)
         if not self._queue(command):
             command.wake.wait()
             if not command.lead:
@@ -131,20 +133,19 @@ class GroupCommit:
         context: contextvars.Context,
     ) -> CommandResult:
         """``run`` for a handler on the event loop: queued, and awaited there."""
-        remembered = self._stored.get(plan_id)
-        copied = self._app.cached_copy(plan_id, remembered)
-        if copied is not None:
-            plan, checked = copied, False
-        else:  # loading asks the database: not on the loop
-            plan, checked = await on_a_thread(
-                context, self._app.plan_as_stored, plan_id, remembered
-            )
+        plan = None
+        if not self._is_cached(plan_id):  # loading asks the database: not on the loop
+            plan = await on_a_thread(context, self._app.care_plan, plan_id)
         future = asyncio.get_running_loop().create_future()
-        command = _Command(plan_id, plan, checked, act, expected, context, future=future)
+        command = _Command(plan_id, plan, plan is not None, act, expected, context, future=future)
         if self._queue(command):
             self._hand_to_writer()
         await future
         return command.answer()
+
+    def _is_cached(self, plan_id: UUID) -> bool:
+        """The cache holds the plan as this process last stored it: the batch takes it."""
+        return self._app.is_cached(plan_id, self._stored.get(plan_id))
 
     def _queue(self, command: _Command) -> bool:
         """Queue the command; True when nobody leads, so its caller must see to it."""
@@ -214,8 +215,9 @@ class GroupCommit:
         for command in batch:
             plan = plans.get(command.plan_id) or command.plan
             checked = command.plan_id in plans or command.checked
-            if plan.version < self._stored.get(plan.id, 0):
-                plan, checked = app.plan_as_stored(plan.id, self._stored.get(plan.id))
+            stored = self._stored.get(command.plan_id)
+            if plan is None or plan.version < (stored or 0):
+                plan, checked = app.plan_as_stored(command.plan_id, stored)
             if command.plan_id not in plans and not checked:
                 unchecked[plan.id] = plan.version
             plans[command.plan_id] = plan

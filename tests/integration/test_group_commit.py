@@ -215,13 +215,13 @@ def test_another_process_writing_meanwhile_sends_the_batch_back_to_one_by_one(
     assert stored == [(1, None), (2, None), (3, "ours")]
 
 
-def test_a_refusal_on_a_stale_cached_copy_is_judged_again_on_the_plan_as_stored(
+def test_a_refusal_on_a_stale_cached_plan_is_judged_again_on_the_plan_as_stored(
     careplan: Careplan, settings: Settings
 ) -> None:
-    """A command's plan may be copied from this process's cache without asking the
+    """A command's plan may be taken from this process's cache without asking the
     database; another process may have written the plan since. An accepted command
     would then fail at the write; a refused one (here If-Match, 412 on the stale
-    copy) must not be answered before the plan is checked: it is judged again."""
+    plan) must not be answered before the plan is checked: it is judged again."""
     app = careplan.app
     plan_id = app.open_care_plan("pt-stale-copy", now()).care_plan_id
     app.record_adherence(plan_id, adherence="unknown", ctx=now())  # version 2, cached
@@ -230,8 +230,7 @@ def test_a_refusal_on_a_stale_cached_copy_is_judged_again_on_the_plan_as_stored(
         other.app.record_adherence(plan_id, adherence="missed_some_doses", ctx=now())
     finally:
         other.close()
-    plan, checked = app.plan_as_stored(plan_id, 2)
-    assert (plan.version, checked) == (2, False)  # the stale copy a batch would judge
+    assert app.is_cached(plan_id, 2)  # the stale plan a batch would judge
 
     def note() -> CommandResult:
         return app.record_adherence(plan_id, adherence="taking_as_prescribed", ctx=now())
@@ -242,6 +241,37 @@ def test_a_refusal_on_a_stale_cached_copy_is_judged_again_on_the_plan_as_stored(
     assert note().version == 5  # from the plan as stored, then kept in the cache
     plan, checked = app.plan_as_stored(plan_id, 5)
     assert (plan.version, checked) == (5, False)
+
+
+def test_a_batch_takes_the_cached_plan_and_puts_it_back_only_once_stored(
+    careplan: Careplan, settings: Settings
+) -> None:
+    """The plan a batch changes is the cached one itself, not a copy: while the
+    batch holds it nobody else can see it; stored, it is cached again; when the
+    write fails, what the batch judged never reaches a reader or a later command."""
+    app = careplan.app
+    plan_id = app.open_care_plan("pt-taken", now()).care_plan_id
+    app.record_adherence(plan_id, adherence="unknown", ctx=now())  # version 2, cached
+    assert app.is_cached(plan_id, 2)
+    taken, checked = app.plan_as_stored(plan_id, 2)
+    assert (taken.version, checked) == (2, False)
+    assert not app.is_cached(plan_id, 2)  # out of the cache while a batch holds it
+    assert app.take_cached(plan_id, 2) is None
+    taken.record_adherence("missed_some_doses", now(), note="judged, never stored")
+    assert app.care_plan(plan_id).version == 2  # a reader gets the plan as stored
+
+    other = bootstrap(settings)  # a second process gets in first: the write fails
+    try:
+        other.app.record_adherence(plan_id, adherence="missed_some_doses", ctx=now())
+    finally:
+        other.close()
+    # Judged on the cached plan (version 2), refused at the write, run again alone.
+    assert app.record_adherence(plan_id, adherence="taking_as_prescribed", ctx=now()).version == 4
+    stored = [getattr(e, "note", None) for e in app.history(plan_id)]
+    assert "judged, never stored" not in stored
+    assert app.care_plan(plan_id).adherence[None] == "taking_as_prescribed"
+    assert app.record_adherence(plan_id, adherence="unknown", ctx=now()).version == 5
+    assert app.is_cached(plan_id, 5)  # stored by a batch: cached again
 
 
 @pytest.mark.parametrize("settings", ["sqlite"], indirect=True)
