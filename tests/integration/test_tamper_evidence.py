@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 from typer.testing import CliRunner
 
 from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
@@ -190,3 +191,31 @@ def test_backfill_chains_dormant_plans_and_leaves_partial_chains_alone(
     )
     assert backfill(careplan.app) == 1
     assert findings(careplan) == [(damaged, 2, "unchained")]
+
+
+def test_any_bytes_and_topic_are_stored_exactly_and_chained(careplan: Careplan) -> None:
+    """The events travel to PostgreSQL as array literals: quotes, backslashes,
+    braces, commas, blanks, NUL and bytes that are no UTF-8 must come back as sent,
+    in order, each with its notification id and link."""
+    recorder = careplan.app.recorder
+    plan = uuid4()
+    awkward = [
+        b'{"note": "say \\"hi\\", {x}"}',
+        b"\\x41 \\\\ , } { \x00 \xff\xfe",
+        b"",
+    ]
+    topics = ['domain.care_plan:Odd "quoted", {braced}', "a\\b c", "plain:Topic"]
+    stored = [
+        StoredEvent(plan, version, topic, state)
+        for version, (topic, state) in enumerate(zip(topics, awkward, strict=True), start=1)
+    ]
+    ids = recorder.insert_events(stored)
+    assert ids is not None
+    assert len(ids) == 3
+    assert list(ids) == sorted(ids)
+    back = recorder.select_events(plan)
+    assert [(e.originator_version, e.topic, bytes(e.state)) for e in back] == [
+        (s.originator_version, s.topic, s.state) for s in stored
+    ]
+    chained = verify(careplan.app, str(plan))
+    assert (chained.intact, chained.events, len(chained.heads)) == (True, 3, 1)
