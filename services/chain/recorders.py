@@ -245,15 +245,12 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         work: WithTheEvents | None,
     ) -> tuple[list[int], Heads, int, WithTheEvents | None]:
-        """Lock, insert, ask for the chains' heads and (for the work) the last event
-        before these, take the savepoint and send the work's claim: one round trip.
+        """Lock, insert (which answers the last event before these too), ask for the
+        chains' heads, take the savepoint and send the work's claim: one round trip.
         The new ids, the heads, the last id before, and the work unless it failed."""
         statements.execute("BEGIN")
         for lock_statement in self._sql.lock:
             statements.execute(lock_statement, prepare=True)
-        last = conn.cursor()
-        if work is not None:  # under the lock: the last event before these
-            last.execute(self._sql.last)
         inserted = conn.cursor()
         inserted.execute(
             self._sql.insert,
@@ -282,12 +279,12 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             work = None
             statements.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
             pipeline.sync()
-        ids = [row["notification_id"] for row in inserted.fetchall()]
+        rows = inserted.fetchall()
+        ids = [row["notification_id"] for row in rows]
         if len(ids) != len(stored_events):
             msg = f"Couldn't get all notification IDs ({len(ids)} of {len(stored_events)})"
             raise ProgrammingError(msg)
-        row = last.fetchone() if work is not None else None
-        last_before = int(row["max"]) if row and row["max"] is not None else 0
+        last_before = int(rows[0]["last_before"] or 0)
         return ids, heads(), last_before, work
 
     def _commit_without_work(
@@ -332,7 +329,6 @@ class _Statements:
     composite type, which psycopg adapts field by field in Python."""
 
     lock: list[str]
-    last: str
     insert: str
     heads: str
     earlier: str
@@ -345,11 +341,13 @@ class _Statements:
         events = Identifier(recorder.datastore.schema, recorder.events_table_name)
         return cls(
             lock=[statement.as_string() for statement in recorder.lock_table_statements],
-            last=recorder.max_notification_id_statement.as_string(),
+            # Under the table lock: the statement's snapshot holds every event
+            # before these and none of these, so ``last`` is the last before them.
             insert=SQL(
+                "WITH last AS (SELECT max(notification_id) AS id FROM {events}) "
                 "INSERT INTO {events} (originator_id, originator_version, topic, state) "
                 "SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[]) "
-                "RETURNING notification_id"
+                "RETURNING notification_id, (SELECT id FROM last) AS last_before"
             )
             .format(events=events, id_type=Identifier(recorder.datastore.originator_id_type))
             .as_string(),
