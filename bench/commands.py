@@ -8,6 +8,9 @@ CPU columns are milliseconds of CPU per request of each server and of this clien
 
     python -m bench.commands [--seconds 8] [--clients 1,8,32] [--own-connections]
 
+Last, a request the API refuses before running its command (422) shows what the
+web stack alone costs the server per request (auth, validation, problem+json).
+
 Targets (issue: the HTTP API): at least 0.8 of the baseline at 8 clients and 1.0
 at 32.
 """
@@ -186,6 +189,16 @@ def main(
                 )
                 return response.status_code
 
+            async def refused(http: httpx.AsyncClient, n: int) -> int:
+                """A command refused before it runs (no such adherence value): the
+                web stack's own cost (auth, validation, problem+json), no command.
+                Its expected 422 counts as success (200)."""
+                body = {"adherence": "not-a-value", "note": "bench"}
+                response = await http.post(
+                    f"{base_url}/v1/care-plans/{plans[n]}/adherence", json=body, headers=auth
+                )
+                return 200 if response.status_code == 422 else response.status_code
+
             async def raw(http: httpx.AsyncClient, n: int) -> int:
                 response = await http.post(
                     f"http://127.0.0.1:{baseline_port}/baseline/stream-{n}",
@@ -244,6 +257,17 @@ def main(
                     client_cpu,
                 )
             console.print(table)
+            # Where a command's server CPU goes, at the middle level: the part no
+            # command can avoid in this stack, beside the whole command and the baseline.
+            level = levels[len(levels) // 2]
+            rate, _, floor_cpu, _ = cpu_per_request(
+                careplan.pid, level, seconds, refused, own_connections=own_connections
+            )
+            console.print(
+                f"At {level} clients a request refused before its command runs (auth, "
+                f"validation, problem+json; {rate:.0f}/s) costs the server {floor_cpu} ms of "
+                "CPU: the web stack's share of careplan's CPU per command above."
+            )
         finally:
             for process in (careplan, baseline):
                 process.terminate()
