@@ -228,7 +228,7 @@ class GroupCommit:
                 outcome = command.context.run(command.act, plan)
             except Exception as error:
                 # A refusal stands only on a plan checked against the database; one
-                # judged on a stale copy sends the whole batch back to one by one.
+                # judged on a stale cached plan sends the whole batch back to one by one.
                 if plan.id in unchecked and app.stored_version(plan.id) != unchecked.pop(plan.id):
                     log.info("group_commit.stale_plan_running_alone", commands=len(batch))
                     for each in batch:

@@ -18,7 +18,9 @@ def persistence_env(settings: Settings) -> dict[str, str]:
 def _cache_env(settings: Settings) -> dict[str, str]:
     """Plans recently used stay in memory and are brought up to date with the events
     stored since (from any process): a command then decodes the few new events, not
-    the plan's whole history. Each command works on a deep copy."""
+    the plan's whole history. A batch of commands takes the cached plan out of the
+    cache until its events are stored (services.group_commit); a read or a command
+    run alone works on a deep copy."""
     if not settings.plan_cache_size:
         return {}
     return {"AGGREGATE_CACHE_MAXSIZE": str(settings.plan_cache_size)}
