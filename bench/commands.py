@@ -6,7 +6,11 @@ one plan. "per txn" is how many commands group commit wrote per transaction; the
 CPU columns are milliseconds of CPU per request of each server and of this client
 (Linux), which show where a ratio comes from on a machine with few cores.
 
-    python -m bench.commands [--seconds 8] [--clients 1,8,32] [--own-connections]
+    python -m bench.commands [--seconds 8] [--clients 1,8,32] [--own-connections] [--rounds 3]
+
+With ``--rounds`` each level alternates careplan and the baseline that many times
+and reports medians (the ratio: the median of each round's): on a shared host the
+machine's speed drifts by a tenth or more within minutes.
 
 Last, a request the API refuses before running its command (422) shows what the
 web stack alone costs the server per request (auth, validation, problem+json).
@@ -25,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -118,6 +123,17 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One side's run at one level: requests/s, latencies (ms), and the server's and
+    this client's CPU per request (ms; None where /proc is not)."""
+
+    rate: float
+    latencies: list[float]
+    server_cpu: float | None
+    client_cpu: float
+
+
 def cpu_per_request(
     pid: int,
     clients: int,
@@ -125,17 +141,22 @@ def cpu_per_request(
     request: Callable[[httpx.AsyncClient, int], Awaitable[int]],
     *,
     own_connections: bool = False,
-) -> tuple[float, list[float], str, str]:
-    """``drive``, and the server's and this client's CPU per request (ms; where the
+) -> Measured:
+    """``drive``, and the server's and this client's CPU per request (where the
     ratio stops, it shows which side ran out: the client's cost grows with clients)."""
     server_before, client_before = cpu_seconds(pid), time.process_time()
     rate, latencies = asyncio.run(drive(clients, seconds, request, own_connections=own_connections))
     server_after, client_after = cpu_seconds(pid), time.process_time()
     count = max(1.0, rate * seconds)
-    client = f"{(client_after - client_before) / count * 1000:.2f}"
+    client = (client_after - client_before) / count * 1000
     if server_before is None or server_after is None:
-        return rate, latencies, "n/a", client
-    return rate, latencies, f"{(server_after - server_before) / count * 1000:.2f}", client
+        return Measured(rate, latencies, None, client)
+    return Measured(rate, latencies, (server_after - server_before) / count * 1000, client)
+
+
+def median_of(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.median(known):.2f}" if known else "n/a"
 
 
 def main(
@@ -144,6 +165,9 @@ def main(
     own_connections: Annotated[
         bool, typer.Option(help="Each client its own HTTP client and connection.")
     ] = False,
+    rounds: Annotated[
+        int, typer.Option(min=1, help="Alternating careplan/baseline runs per level (medians).")
+    ] = 1,
     database_url: Annotated[str, typer.Option(envvar="CAREPLAN_BENCH_DATABASE_URL")] = (
         "postgresql://postgres@127.0.0.1:5432/test"
     ),
@@ -233,40 +257,51 @@ def main(
                 return found["count"], found["sum"]
 
             for level in levels:
+                ours: list[Measured] = []
+                theirs: list[Measured] = []
                 before = batches()
-                ours, our_ms, our_cpu, client_cpu = cpu_per_request(
-                    careplan.pid, level, seconds, command, own_connections=own_connections
-                )
+                for _ in range(rounds):  # alternating: the host's drift hits both alike
+                    ours.append(
+                        cpu_per_request(
+                            careplan.pid, level, seconds, command, own_connections=own_connections
+                        )
+                    )
+                    theirs.append(
+                        cpu_per_request(
+                            baseline.pid, level, seconds, raw, own_connections=own_connections
+                        )
+                    )
                 after = batches()
                 per_transaction = (after[1] - before[1]) / max(1.0, after[0] - before[0])
-                theirs, their_ms, their_cpu, _ = cpu_per_request(
-                    baseline.pid, level, seconds, raw, own_connections=own_connections
-                )
+                our_ms = [ms for run in ours for ms in run.latencies]
+                their_ms = [ms for run in theirs for ms in run.latencies]
+                ratios = [mine.rate / base.rate for mine, base in zip(ours, theirs, strict=True)]
                 table.add_row(
                     str(level),
-                    f"{ours:.0f}",
+                    f"{statistics.median(run.rate for run in ours):.0f}",
                     f"{statistics.median(our_ms):.1f}",
                     f"{percentile(our_ms, 0.99):.1f}",
-                    f"{theirs:.0f}",
+                    f"{statistics.median(run.rate for run in theirs):.0f}",
                     f"{statistics.median(their_ms):.1f}",
                     f"{percentile(their_ms, 0.99):.1f}",
-                    f"{ours / theirs:.2f}",
+                    f"{statistics.median(ratios):.2f}",
                     f"{per_transaction:.1f}",
-                    our_cpu,
-                    their_cpu,
-                    client_cpu,
+                    median_of([run.server_cpu for run in ours]),
+                    median_of([run.server_cpu for run in theirs]),
+                    median_of([run.client_cpu for run in ours]),
                 )
             console.print(table)
             # Where a command's server CPU goes, at the middle level: the part no
             # command can avoid in this stack, beside the whole command and the baseline.
             level = levels[len(levels) // 2]
-            rate, _, floor_cpu, _ = cpu_per_request(
+            floor = cpu_per_request(
                 careplan.pid, level, seconds, refused, own_connections=own_connections
             )
             console.print(
                 f"At {level} clients a request refused before its command runs (auth, "
-                f"validation, problem+json; {rate:.0f}/s) costs the server {floor_cpu} ms of "
-                "CPU: the web stack's share of careplan's CPU per command above."
+                f"validation, problem+json; {floor.rate:.0f}/s) costs the server "
+                f"{median_of([floor.server_cpu])} ms of CPU: the web stack's share of "
+                "careplan's CPU per command above."
             )
         finally:
             for process in (careplan, baseline):
