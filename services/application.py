@@ -484,19 +484,15 @@ class CarePlans(Application[UUID]):
     def is_cached(self, plan_id: UUID, version: int | None) -> bool:
         """Whether the cached plan is at ``version``, without waiting: False while
         another thread is bringing the plan up to date."""
-        cache = self.repository.cache
-        if version is None or cache is None:
-            return False
+        if version is None or self.repository.cache is None:
+            return False  # and no plan lock made for nothing
         lock = self._plan_lock(plan_id)
         if not lock.acquire(blocking=False):
             return False
         try:
-            cached = cache.get(plan_id)
-        except KeyError:
-            return False
+            return self._cached_at(plan_id, version) is not None
         finally:
             lock.release()
-        return isinstance(cached, CarePlan) and cached.version == version
 
     def take_cached(self, plan_id: UUID, version: int | None) -> CarePlan | None:
         """The cached plan if it is at ``version``, taken out of the cache: a batch
@@ -504,18 +500,22 @@ class CarePlans(Application[UUID]):
         ``keep_stored`` puts it back once its events are; a batch that fails leaves
         it out, and the next load reads the plan as stored. Copying it instead cost
         a command more than anything else it did in Python."""
+        with self._loading(plan_id):  # not while the library copies or fast-forwards it
+            cached = self._cached_at(plan_id, version)
+            if cached is not None:
+                self.repository.cache.get(plan_id, evict=True)  # type: ignore[union-attr]
+        return cached
+
+    def _cached_at(self, plan_id: UUID, version: int | None) -> CarePlan | None:
+        """The cached plan if it is at ``version`` (the caller holds its lock)."""
         cache = self.repository.cache
         if version is None or cache is None:
             return None
-        with self._loading(plan_id):  # not while the library copies or fast-forwards it
-            try:
-                cached = cache.get(plan_id)
-            except KeyError:
-                return None
-            if not isinstance(cached, CarePlan) or cached.version != version:
-                return None
-            cache.get(plan_id, evict=True)
-        return cached
+        try:
+            cached = cache.get(plan_id)
+        except KeyError:
+            return None
+        return cached if isinstance(cached, CarePlan) and cached.version == version else None
 
     def stored_version(self, plan_id: UUID) -> int:
         """The plan's last stored version (0: none), from one indexed row."""
