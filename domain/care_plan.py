@@ -10,6 +10,7 @@ plan itself (opening, evaluations).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -17,10 +18,11 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain.allergies import code_allergies, uncoded_findings
 from domain.checks import Checks
 from domain.errors import CarePlanNotFound, InvalidValue
 from domain.follow_ups import FollowUp, FollowUps
-from domain.formulary import Formulary
+from domain.formulary import Formulary, default_formulary
 from domain.monitoring import Monitoring
 from domain.monitoring_plan import RequiredMonitoring
 from domain.plan_part import PlanEvent, PlanPart
@@ -29,6 +31,7 @@ from domain.record_keeping import RecordKeeping
 from domain.review import Reviewing
 from domain.safety import Finding
 from domain.switching import Switching
+from domain.terminology import DiagnosisCodes, coded
 from domain.values import Actor, CommandContext, Diagnosis, Evaluation, require_text
 
 
@@ -60,7 +63,7 @@ class CarePlan(
             state["birth_date"] = None
 
     class EvaluationRecorded(Event):
-        class_version = 3
+        class_version = 4
         kind: str
         modality: str
         diagnoses: list[Diagnosis]
@@ -77,6 +80,8 @@ class CarePlan(
         conditions: list[str]
         resolved_conditions: list[str]
         weight_kg: Decimal | None
+        birth_date: date | None
+        allergy_codes: list[str]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -91,6 +96,14 @@ class CarePlan(
             state["resolved_conditions"] = []
             state["weight_kg"] = None
 
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            """v4 may supply the birth date a plan was opened without, and codes the
+            allergies against the formulary (drug, class) so prescriptions are checked
+            against them; before it allergies were text only and checked against nothing."""
+            state["birth_date"] = None
+            state["allergy_codes"] = []
+
         def apply(self, aggregate: Any) -> None:
             aggregate.evaluations.append((self.kind, self.occurred_at, self.modality))
             aggregate.diagnoses = list(self.diagnoses)
@@ -99,6 +112,9 @@ class CarePlan(
             aggregate.conditions -= set(self.resolved_conditions)
             if self.weight_kg is not None:
                 aggregate.weight_kg = self.weight_kg
+            if self.birth_date is not None:
+                aggregate.birth_date = self.birth_date
+            aggregate.allergies |= set(self.allergy_codes)
 
     def __init__(
         self,
@@ -112,6 +128,8 @@ class CarePlan(
         self.birth_date = birth_date
         self.conditions: set[str] = set()
         self.weight_kg: Decimal | None = None
+        #: Allergies coded against the formulary (``drug:…``, ``class:…``), ever recorded.
+        self.allergies: set[str] = set()
         self.current_medications: list[str] = []
         self.pending_acknowledgements: dict[tuple[str, str], Finding] = {}
         self.acknowledged_warnings: dict[tuple[str, str], Finding] = {}
@@ -133,8 +151,7 @@ class CarePlan(
     def open(cls, patient_id: str, ctx: CommandContext, birth_date: date | None = None) -> CarePlan:
         """Open a plan for a patient: the container of all their medication care."""
         patient_id = require_text(patient_id, "patient.invalid", "Patient id")
-        if birth_date is not None and not date(1900, 1, 1) <= birth_date <= ctx.occurred_at.date():
-            raise InvalidValue("patient.birth_date_implausible", "The birth date is implausible.")
+        _check_birth_date(birth_date, ctx)
         return cls._create(
             cls.CarePlanOpened,
             id=uuid4(),
@@ -146,20 +163,30 @@ class CarePlan(
         )
 
     def record_evaluation(
-        self, evaluation: Evaluation, ctx: CommandContext, formulary: Formulary | None = None
-    ) -> dict[str, list[Finding]]:
+        self,
+        evaluation: Evaluation,
+        ctx: CommandContext,
+        formulary: Formulary | None = None,
+        codes: DiagnosisCodes | None = None,
+    ) -> Reviewed:
         """Record what the prescriber assessed; an initial one must precede prescribing.
 
-        With the formulary, the prescriptions already taken are judged again against
-        what the evaluation found (see ``domain.review``); the warnings it raises are
-        returned per prescription and wait for acknowledgement.
+        Diagnoses are checked against their code system (with ``codes``, the ICD-10-CM
+        set), allergies coded against the formulary. The prescriptions already taken are
+        judged again against what the evaluation found (see ``domain.review``); what
+        it makes unsafe is returned per prescription and waits for acknowledgement,
+        with the allergies that could not be coded.
         """
+        formulary = formulary or default_formulary()
+        diagnoses = coded(evaluation.diagnoses, codes) if codes else evaluation.diagnoses
+        _check_birth_date(evaluation.birth_date, ctx)
+        allergy_codes, uncoded = code_allergies(evaluation.allergies, formulary)
         self._record(
             self.EvaluationRecorded,
             ctx,
             kind=evaluation.kind,
             modality=evaluation.modality,
-            diagnoses=list(evaluation.diagnoses),
+            diagnoses=list(diagnoses),
             symptoms=list(evaluation.symptoms),
             current_medications=list(evaluation.current_medications),
             supplements=list(evaluation.supplements),
@@ -173,10 +200,11 @@ class CarePlan(
             conditions=sorted(evaluation.conditions),
             resolved_conditions=sorted(evaluation.resolved_conditions),
             weight_kg=evaluation.weight_kg,
+            birth_date=evaluation.birth_date,
+            allergy_codes=allergy_codes,
         )
-        if formulary is None:
-            return {}
-        return self.review_standing_prescriptions(formulary, ctx, self.version)
+        flagged = self.review_standing_prescriptions(formulary, ctx, self.version)
+        return Reviewed(flagged, uncoded_findings(uncoded))
 
     # -- queries --------------------------------------------------------------
 
@@ -187,6 +215,20 @@ class CarePlan(
     def evaluated_by(self, moment: datetime) -> bool:
         """Was an initial evaluation done (in clinical time) by this moment?"""
         return any(kind == "initial" and at <= moment for kind, at, _ in self.evaluations)
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """What an evaluation answers: standing prescriptions it made unsafe, by id, and
+    what it could not code (an allergy no prescription can be checked against)."""
+
+    flagged: dict[str, list[Finding]]
+    warnings: list[Finding]
+
+
+def _check_birth_date(birth_date: date | None, ctx: CommandContext) -> None:
+    if birth_date is not None and not date(1900, 1, 1) <= birth_date <= ctx.occurred_at.date():
+        raise InvalidValue("patient.birth_date_implausible", "The birth date is implausible.")
 
 
 def care_plan_id(value: str | UUID) -> UUID:

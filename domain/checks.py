@@ -9,7 +9,7 @@ boxed warnings on the labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -55,11 +55,17 @@ class Checks(PlanPart):
     prescriptions: dict[str, Prescription]
 
     class ClinicalCheckRecorded(PlanEvent):
+        class_version = 2
         check_id: str
         check: str
         present: bool
         note: str | None
         urgent: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 says "urgent" of its urgent findings; v1 stored them as "warn"."""
+            state["urgent"] = [replace(f, severity="urgent") for f in state["urgent"]]
 
         def apply(self, aggregate: Any) -> None:
             aggregate.checks[self.check_id] = Check(
@@ -108,8 +114,8 @@ class Checks(PlanPart):
         return [
             Finding(
                 code,
-                "warn",
-                f"{check.replace('_', ' ')} positive: {action}.",
+                "urgent",
+                f"{check.replace('_', ' ').capitalize()} positive: {action}.",
                 drug.source("monitoring"),
             )
         ]

@@ -2,12 +2,13 @@
 
 A follow-up is pending ("scheduled") until it is completed, missed or cancelled;
 rescheduling keeps it pending with a new date. A follow-up that passes its due
-date is overdue and belongs on a worklist (CLINICAL.md), so each ending is recorded
+date is overdue and belongs on a worklist, so each ending is recorded
 as its own event with why: "missed" and "cancelled" mean different things there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,6 +16,8 @@ from uuid import uuid4
 
 from domain.errors import FollowUpNotFound, InvalidValue, RuleViolation
 from domain.plan_part import PlanEvent, PlanPart
+from domain.safety import Finding
+from domain.scales import MeasurementGiven, scored_measurement
 from domain.values import (
     MODALITIES,
     CommandContext,
@@ -72,11 +75,19 @@ class FollowUps(PlanPart):
             )
 
     class FollowUpCompleted(PlanEvent):
+        class_version = 2
         follow_up_id: str
         modality: str
         measurements: list[Measurement]
         side_effects: list[str]
         adherence: str | None
+        findings: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 takes item scores at the visit and keeps what they raised (a positive
+            PHQ-9 item 9, urgent); before it measurements were totals and raised nothing."""
+            state["findings"] = []
 
         def apply(self, aggregate: Any) -> None:
             follow_up = aggregate.follow_ups[self.follow_up_id]
@@ -121,24 +132,30 @@ class FollowUps(PlanPart):
         self,
         follow_up_id: str,
         modality: str,
-        measurements: list[Measurement],
+        measurements: Sequence[Measurement | MeasurementGiven],
         side_effects: list[str],
         adherence: str | None,
         ctx: CommandContext,
-    ) -> None:
-        """Record the visit: scale totals, side effects the patient reports, adherence."""
+    ) -> list[Finding]:
+        """Record the visit: rating scales (totals or item scores), side effects the
+        patient reports, adherence. What the scales raise comes back at once, exactly
+        as a measurement recorded on its own: a positive PHQ-9 item 9 is urgent."""
         follow_up = self.follow_up(follow_up_id)
         require_choice(modality, MODALITIES, "follow_up.unknown_modality", "modality")
         require_pending(follow_up)
+        scored = [scored_measurement(m.instrument, m.total, m.items) for m in measurements]
+        findings = [finding for measurement in scored for finding in measurement.findings]
         self._record(
             self.FollowUpCompleted,
             ctx,
             follow_up_id=follow_up_id,
             modality=modality,
-            measurements=list(measurements),
+            measurements=[Measurement(m.instrument, m.total, m.items) for m in scored],
             side_effects=[s.strip() for s in side_effects if s.strip()],
             adherence=adherence.strip() if adherence and adherence.strip() else None,
+            findings=findings,
         )
+        return findings
 
     def mark_follow_up_missed(
         self, follow_up_id: str, note: str | None, ctx: CommandContext

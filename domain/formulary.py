@@ -12,8 +12,9 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,50 @@ CLASSES = frozenset(
         "antihistamine",
         "benzodiazepine",
         "alpha-blocker",
+        "TCA",
+        "serotonin modulator",
+        "sedative-hypnotic",
+        "melatonin agonist",
+        "orexin antagonist",
+        "alpha-2 agonist",
+        "anticonvulsant",
+        "gabapentinoid",
+        "opioid antagonist",
+        "opioid partial agonist",
+        "alcohol use disorder agent",
+        "beta-blocker",
+        "anticholinergic",
     }
 )
+#: What each class is used for: the under-25 antidepressant boxed warning, a stop
+#: that says "switched" (another drug for the same use), duplicate therapy.
+AREAS: dict[str, str] = {
+    **dict.fromkeys(
+        ("SSRI", "SNRI", "NDRI", "NaSSA", "SARI", "MAOI", "TCA", "serotonin modulator"),
+        "antidepressant",
+    ),
+    "mood stabiliser": "mood stabiliser",
+    "anticonvulsant": "mood stabiliser",
+    "antipsychotic": "antipsychotic",
+    **dict.fromkeys(("stimulant", "NRI", "alpha-2 agonist"), "ADHD"),
+    **dict.fromkeys(
+        (
+            "anxiolytic",
+            "antihistamine",
+            "benzodiazepine",
+            "sedative-hypnotic",
+            "melatonin agonist",
+            "orexin antagonist",
+            "gabapentinoid",
+        ),
+        "anxiety and sleep",
+    ),
+    **dict.fromkeys(
+        ("opioid antagonist", "opioid partial agonist", "alcohol use disorder agent"),
+        "substance use",
+    ),
+    **dict.fromkeys(("alpha-blocker", "beta-blocker", "anticholinergic"), "other"),
+}
 SCHEDULES = frozenset({"none", "II", "III", "IV", "V"})
 MONITORING = frozenset(
     {
@@ -58,6 +101,7 @@ MONITORING = frozenset(
         "aims",
         "rash_check",
         "ecg",
+        "sodium",
     }
 )
 OTHER_GROUPS = frozenset(
@@ -73,8 +117,16 @@ OTHER_GROUPS = frozenset(
         "qt_prolonging",
         "serotonergic",
         "strong_cyp2d6_inhibitor",
+        "strong_cyp3a4_inhibitor",
+        "strong_cyp3a4_inducer",
+        "strong_cyp1a2_inhibitor",
+        "cyp2c19_inhibitor",
+        "cns_depressant",
+        "anticholinergic",
     }
 )
+#: Groups a prescribable drug may belong to, besides the three flags it always has.
+DRUG_GROUPS = OTHER_GROUPS | {"opioid_antagonist", "maoi"}
 
 
 class FormularyError(ValueError):
@@ -116,10 +168,31 @@ class Drug:
     taper: str
     monitoring: tuple[str, ...]
     sources: dict[str, str] = field(hash=False, compare=False)
+    #: Interaction groups (``OTHER_GROUPS`` names), the three flags above included.
+    groups: frozenset[str] = frozenset()
+    #: Groups this drug must never be combined with (the label's contraindications).
+    contraindicated_with: frozenset[str] = frozenset()
+    #: Groups that change this drug's levels enough for the label to adjust the dose.
+    caution_with: frozenset[str] = frozenset()
+    #: The daily dose from which a stop ends a taper (the lowest step the label uses).
+    stop_from_daily: Decimal | None = None
+    #: Where the label sets no maximum (dosed by level or weight): the dose above which
+    #: the prescriber must say why, and the ceiling no patient reaches (refused).
+    practical_max_daily: Decimal | None = None
+    ceiling_daily: Decimal | None = None
 
     @property
     def is_maoi(self) -> bool:
         return self.drug_class == "MAOI"
+
+    @property
+    def area(self) -> str:
+        """What the drug is used for (antidepressant, antipsychotic, ADHD, …)."""
+        return AREAS[self.drug_class]
+
+    @property
+    def is_opioid(self) -> bool:
+        return "opioid" in self.groups
 
     @property
     def is_controlled(self) -> bool:
@@ -127,6 +200,9 @@ class Drug:
 
     def source(self, fact: str) -> str:
         return self.sources.get(fact) or self.sources.get("dosing", "")
+
+
+FLAG_GROUPS = ("serotonergic", "qt_prolonging", "strong_cyp2d6_inhibitor")
 
 
 @dataclass(frozen=True)
@@ -177,6 +253,12 @@ class Formulary:
 
 def _key(text: str) -> str:
     return " ".join(re.sub(r"[^\w'/-]+", " ", text.lower()).split())
+
+
+@cache
+def default_formulary() -> Formulary:
+    """The bundled formulary, loaded once: what a rule judges by when none is given."""
+    return load_formulary()
 
 
 def load_formulary(path: Path | str | None = None) -> Formulary:
@@ -286,7 +368,15 @@ def _drug(source: Path, raw: dict[str, Any]) -> Drug:
         taper=f.text("taper", ""),
         monitoring=f.texts("monitoring", MONITORING),
         sources={str(k): str(v).strip() for k, v in sources.items()},
+        contraindicated_with=frozenset(f.texts("contraindicated_with", DRUG_GROUPS)),
+        caution_with=frozenset(f.texts("caution_with", DRUG_GROUPS)),
+        stop_from_daily=f.amount("stop_from_daily"),
+        practical_max_daily=f.amount("practical_max_daily"),
+        ceiling_daily=f.amount("ceiling_daily"),
     )
+    flags = {name for name in FLAG_GROUPS if raw.get(name) is True}
+    flags |= {"maoi"} if drug.is_maoi else set()
+    drug = replace(drug, groups=frozenset(f.texts("groups", DRUG_GROUPS)) | flags)
     _check_consistency(f, drug)
     return drug
 
@@ -310,12 +400,26 @@ def _check_consistency(f: _Fields, drug: Drug) -> None:
         raise f.fail("usual_start", f"{drug.usual_start} exceeds max_daily {drug.max_daily}")
     if drug.needs_taper and not drug.taper:
         raise f.fail("taper", "is empty although needs_taper is true")
+    if drug.needs_taper and drug.stop_from_daily is None:
+        raise f.fail("stop_from_daily", "is missing although needs_taper is true")
+    if drug.max_daily is None and (drug.practical_max_daily is None or drug.ceiling_daily is None):
+        raise f.fail(
+            "max_daily",
+            "is empty: give practical_max_daily and ceiling_daily (every drug has a ceiling)",
+        )
+    if (
+        drug.practical_max_daily
+        and drug.ceiling_daily
+        and (drug.ceiling_daily < drug.practical_max_daily)
+    ):
+        raise f.fail("ceiling_daily", "is below practical_max_daily")
     if drug.washout_days_before_maoi < 0:
         raise f.fail("washout_days_before_maoi", "must not be negative")
     required = {"rxnorm", "class", "dosing", "interactions"}
     required |= {"taper"} if drug.needs_taper else set()
     required |= {"monitoring"} if drug.monitoring else set()
     required |= {"schedule"} if drug.is_controlled else set()
+    required |= {"ceiling"} if drug.ceiling_daily else set()
     missing = sorted(k for k in required if not drug.sources.get(k))
     if missing:
         raise f.fail("sources", f"lacks a source for {', '.join(missing)}")

@@ -4,7 +4,7 @@ A value means nothing without its unit (lithium 0.8 mmol/L is fine, creatinine
 0.8 mmol/L is not a creatinine), so each test accepts only the units it is
 reported in. Reference ranges belong to the laboratory that ran the test, so the
 caller's range wins; defaults exist only where a label gives a therapeutic range
-(CLINICAL.md), and say so in their source. Critical limits (lithium above 1.5
+and say so in their source. Critical limits (lithium above 1.5
 mEq/L, ANC below 500/µL) apply whatever the laboratory's range says.
 """
 
@@ -117,6 +117,7 @@ LAB_TESTS: dict[str, LabTest] = {
     "blood_pressure_systolic": LabTest(("mmHg",), "blood_pressure"),
     "blood_pressure_diastolic": LabTest(("mmHg",), "blood_pressure"),
     "qtc": LabTest(("ms",), "ecg"),
+    "sodium": LabTest(("mmol/L", "mEq/L"), "sodium"),
 }
 LAB_FLAGS = frozenset({"low", "normal", "high", "critical"})
 
@@ -176,8 +177,15 @@ def read_lab_result(
 
 
 CRITICAL_SOURCES = {
-    "lithium_level": "Lithium label: toxicity above 1.5 mEq/L (CLINICAL.md: level 0.6-1.2)",
-    "anc": "Clozapine label: interrupt treatment when ANC falls below 500/uL",
+    "lithium_level": (
+        "Lithium carbonate US prescribing information, boxed warning and section 5.1 "
+        "(toxicity is closely related to serum levels: above 1.5 mEq/L; maintenance "
+        "0.6-1.2 mEq/L)"
+    ),
+    "anc": (
+        "Clozapine US prescribing information, section 2.4 (interrupt treatment when the "
+        "ANC falls below 500/uL)"
+    ),
 }
 
 
@@ -189,8 +197,9 @@ def critical_findings(reading: LabReading) -> list[Finding]:
     return [
         Finding(
             "lab.critical",
-            "warn",
-            f"{name} {reading.value} {reading.unit} is beyond the critical limit: act today.",
+            "urgent",
+            f"{name[:1].upper() + name[1:]} {reading.value} {reading.unit} is beyond the "
+            "critical limit: act today.",
             CRITICAL_SOURCES.get(reading.test, "Laboratory critical limit"),
         )
     ]

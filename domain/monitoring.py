@@ -1,5 +1,5 @@
 """Monitoring between visits and at them: side effects, adherence, rating-scale
-measurements and lab results (CLINICAL.md, step 3).
+measurements and lab results.
 
 Each is recorded as it is learned, by phone, at a visit or from the laboratory,
 not only when a follow-up is completed. What a value means (a band, a flag, a
@@ -108,12 +108,20 @@ class Monitoring(PlanPart):
             aggregate.adherence[self.prescription_id] = self.adherence
 
     class MeasurementRecorded(PlanEvent):
+        class_version = 2
         measurement_id: str
         instrument: str
         total: int
         items: list[int]
         band: str | None
         urgent: bool
+        findings: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 keeps the findings answered (urgent ones, and a PHQ-9 item 9 left
+            unknown); v1 kept only whether one was urgent."""
+            state["findings"] = []
 
         def apply(self, aggregate: Any) -> None:
             aggregate.scores[self.measurement_id] = Score(
@@ -213,7 +221,8 @@ class Monitoring(PlanPart):
         total: int | None = None,
         items: Sequence[int] = (),
     ) -> tuple[str, list[Finding]]:
-        """Record a rating scale outside a visit; returns what needs attention today."""
+        """Record a rating scale outside a visit; returns what needs attention today
+        (urgent) and what could not be judged (a PHQ-9 item 9 left unknown)."""
         scored = scored_measurement(instrument, total, items)
         measurement_id = str(uuid4())
         self._record(
@@ -225,8 +234,9 @@ class Monitoring(PlanPart):
             items=list(scored.items),
             band=scored.band,
             urgent=bool(scored.urgent),
+            findings=scored.findings,
         )
-        return measurement_id, list(scored.urgent)
+        return measurement_id, scored.findings
 
     def record_lab_result(
         self,

@@ -1,6 +1,6 @@
 """Required monitoring: the checks a medication brings with it, scheduled as due items.
 
-CLINICAL.md: lithium level 5-7 days after a start or change, renal function,
+From the labels and guidelines: lithium level 5-7 days after a start or change, renal function,
 TSH and calcium at baseline, 3 months, then every 6-12 months; valproate liver
 tests, blood count, level and pregnancy status; clozapine ANC weekly for 6
 months, every 2 weeks to month 12, then monthly; antipsychotics (ADA/APA 2004)
@@ -41,6 +41,7 @@ OFFSETS: dict[str, tuple[tuple[int, ...], str]] = {
     "aims": ((0, 365), "AIMS (tardive dyskinesia): baseline, then yearly"),
     "rash_check": ((14, 28, 35), "ask about rash at each lamotrigine step"),
     "ecg": ((0,), "ECG at baseline"),
+    "sodium": ((0, 14, 91), "serum sodium: baseline, 2 weeks and 3 months (hyponatraemia)"),
 }
 # Checks repeated after every dose change, because they follow the dose.
 AFTER_CHANGE = frozenset({"lithium_level", "valproate_level"})
@@ -90,8 +91,8 @@ def overdue_before_increase(
         Finding(
             "monitoring.overdue_before_increase",
             "warn",
-            f"{drug.name}: the {test.replace('_', ' ')} due {overdue[0].due_on} has no result; "
-            "check it before raising the dose.",
+            f"The {test.replace('_', ' ')} for {drug.name} due {overdue[0].due_on} has no "
+            "result; check it before raising the dose.",
             drug.source("monitoring"),
         )
     ]

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
-from domain import interactions, monitoring_plan, safety, schedules, scope, taper_rules
+from domain import (
+    allergies,
+    interactions,
+    missing_facts,
+    monitoring_plan,
+    safety,
+    schedules,
+    scope,
+    taper_rules,
+)
 from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
 from domain.follow_ups import FollowUp
-from domain.formulary import Drug, Formulary, OtherDrug
+from domain.formulary import Drug, Formulary, OtherDrug, default_formulary
 from domain.plan_part import PlanEvent, PlanPart
 from domain.regulations import Regulations, default_regulations
 from domain.safety import Finding
@@ -80,6 +89,7 @@ class Prescribing(PlanPart):
     conditions: set[str]
     current_medications: list[str]
     evaluations: list[tuple[str, datetime, str]]
+    allergies: set[str]
 
     class MedicationPrescribed(PlanEvent):
         class_version = 3
@@ -237,11 +247,10 @@ class Prescribing(PlanPart):
             safety.requires_initial_evaluation(self.evaluated_by(ctx.occurred_at))
             + safety.one_active_prescription_per_drug(known.name, self.prescriptions.values())
             + safety.follow_up_must_be_planned(follow_up is not None, self.follow_ups)
-            + safety.dose_within_maximum(known, daily, populations, context.weight_kg)
-            + safety.single_dose_within_maximum(
-                known, dose.amount, frequency, populations, context.weight_kg
-            )
+            + allergies.allergy_findings(known, self.allergies, formulary)
+            + _dose_limits(known, dose.amount, frequency, populations, context)
             + interactions.maoi_contraindications(known, context.active, context.others)
+            + interactions.label_contraindications(known, context.active, context.others)
             + interactions.maoi_washout(known, context.stopped, ctx.occurred_at)
             + scope.prescriber_scope(ctx.actor, known)
             + scope.refills_allowed(known, refills, regulations)
@@ -251,6 +260,7 @@ class Prescribing(PlanPart):
             + interactions.major_interactions(known, context.active, context.others)
             + interactions.duplicate_therapy(known, context.active)
             + self._follow_up_timing(known, context, ctx, follow_up, starting=True)
+            + missing_facts.missing_facts(known, context.age, context.weight_kg, starting=True)
         )
         self._check_follow_up_date(follow_up, ctx)
         prescription_id = str(uuid4())
@@ -348,19 +358,34 @@ class Prescribing(PlanPart):
         reason_code: str = "other",
         formulary: Formulary | None = None,
         acknowledgements: Mapping[str, str] | None = None,
+        replaced_by_switch: bool = False,
     ) -> list[Finding]:
         """Stop a medication, with a coded reason. A drug that needs a taper is stopped
-        through one; an abrupt stop is allowed for an adverse reaction, acknowledged.
+        through one (judged by where the taper really is); an abrupt stop is allowed for
+        an adverse reaction or a real switch, with a warning to acknowledge.
         """
         rx = self.prescription(prescription_id)
         reason = require_text(reason, "discontinuation.reason_required", "Reason for stopping")
         require_choice(
             reason_code, DISCONTINUATION_REASONS, "discontinuation.unknown_reason", "reason"
         )
-        drug = formulary.drugs.get(rx.drug) if formulary else None
+        formulary = formulary or default_formulary()
+        drug = formulary.drugs.get(rx.drug)
+        replaced = replaced_by_switch or (
+            reason_code == "switched"
+            and self._replacement_started(rx, drug, ctx.occurred_at, formulary)
+        )
         warnings = safety.refuse_blocking(
             safety.prescription_must_be_active(rx)
-            + taper_rules.taper_required(drug, reason_code, rx.status == "tapering")
+            + taper_rules.stop_needs_taper(
+                drug,
+                safety.daily_amount(rx.dose.amount, rx.frequency),
+                rx.taper if rx.status == "tapering" else [],
+                rx.taper_steps_taken,
+                reason_code,
+                ctx.occurred_at.date(),
+                replaced=replaced,
+            )
         )
         self._record_checked(
             self.MedicationDiscontinued,
@@ -373,6 +398,25 @@ class Prescribing(PlanPart):
             reason=reason,
         )
         return warnings
+
+    def _replacement_started(
+        self, rx: Prescription, drug: Drug | None, at: datetime, formulary: Formulary
+    ) -> bool:
+        """Was another drug for the same use (the same indication, or the same kind of
+        drug) started in this plan within the switch window before this stop?"""
+        window = timedelta(days=taper_rules.SWITCH_WINDOW_DAYS)
+        for other in self.prescriptions.values():
+            if other is rx or other.status == "entered_in_error" or other.drug == rx.drug:
+                continue
+            if not at - window <= other.started_at <= at:
+                continue
+            other_drug = formulary.drugs.get(other.drug)
+            same_use = _same_text(other.indication, rx.indication) or (
+                drug is not None and other_drug is not None and other_drug.area == drug.area
+            )
+            if same_use:
+                return True
+        return False
 
     @property
     def active_prescriptions(self) -> list[Prescription]:
@@ -443,11 +487,10 @@ class Prescribing(PlanPart):
         changed = rx.last_changed_at or rx.started_at
         days = (ctx.occurred_at - changed).days
         days_on = (ctx.occurred_at - rx.started_at).days
+        raised = after > before
         return (
-            safety.dose_within_maximum(drug, after, populations, context.weight_kg)
-            + safety.single_dose_within_maximum(
-                drug, dose.amount, rx.frequency, populations, context.weight_kg
-            )
+            _dose_limits(drug, dose.amount, rx.frequency, populations, context)
+            + (self._risks_of_more(drug, context) if raised else [])
             + schedules.lamotrigine_titration(drug, after, days_on, context.with_valproate)
             + safety.titration_step(drug, before, after, days)
             + (
@@ -457,10 +500,25 @@ class Prescribing(PlanPart):
                     self.lab_dates,  # type: ignore[attr-defined]
                     ctx.occurred_at.date(),
                 )
-                if after > before
+                if raised
                 else []
             )
-            + (self._follow_up_timing(drug, context, ctx, follow_up, starting=False))
+            + self._follow_up_timing(drug, context, ctx, follow_up, starting=False)
+            + (
+                missing_facts.missing_facts(drug, context.age, context.weight_kg, starting=False)
+                if raised
+                else []
+            )
+        )
+
+    @staticmethod
+    def _risks_of_more(drug: Drug, context: ClinicalContext) -> list[Finding]:
+        """A higher dose makes every interaction riskier: each is judged again at each
+        increase, whatever was acknowledged at a lower dose."""
+        return (
+            interactions.maoi_contraindications(drug, context.active, context.others)
+            + interactions.label_contraindications(drug, context.active, context.others)
+            + interactions.major_interactions(drug, context.active, context.others)
         )
 
     def _follow_up_timing(
@@ -522,6 +580,26 @@ class ClinicalContext:
         return "with_valproate" in self.populations
 
 
+def _dose_limits(
+    drug: Drug,
+    amount: Decimal,
+    frequency: str,
+    populations: frozenset[str],
+    context: ClinicalContext,
+) -> list[Finding]:
+    """Every ceiling a dose must stay under: the label's maximum for this use and this
+    patient, the whole amount taken at once, and the plausibility ceiling every drug
+    has (with a practical maximum where the label doses by level or weight)."""
+    daily = safety.daily_amount(amount, frequency)
+    weight = context.weight_kg
+    return (
+        safety.dose_within_ceiling(drug, daily)
+        + safety.dose_within_maximum(drug, daily, populations, weight)
+        + safety.single_dose_within_maximum(drug, amount, frequency, populations, weight)
+        + safety.dose_within_practical_maximum(drug, daily, populations, weight)
+    )
+
+
 def _taper_step_taken(rx: Prescription, dose: Dose) -> tuple[int | None, list[Finding]]:
     """During a taper, a change to the next step's dose takes that step; others warn."""
     step = rx.next_taper_step
@@ -538,6 +616,10 @@ def _taper_step_taken(rx: Prescription, dose: Dose) -> tuple[int | None, list[Fi
             "Careplan workflow: a taper is a plan of dated steps (CLINICAL.md)",
         )
     ]
+
+
+def _same_text(first: str, second: str) -> bool:
+    return " ".join(first.lower().split()) == " ".join(second.lower().split())
 
 
 def _age(birth_date: date | None, at: datetime) -> int | None:

@@ -3,11 +3,11 @@
 The rules judge a dose or a combination when it is prescribed or changed. A
 later evaluation can make a prescription that was safe unsafe: a new condition
 (hepatic impairment, pregnancy) lowers a maximum, a drug prescribed elsewhere
-(terbinafine, an NSAID, an opioid) brings an interaction, the patient is now
-older than an age limit. The evaluation is a fact and is always recorded; what
-it makes newly unsafe is flagged on each prescription it concerns as warnings
-that wait for a prescriber's acknowledgement (or for a dose change, which is
-judged afresh).
+(terbinafine, an NSAID, an opioid) brings an interaction, an allergy is newly
+recorded, the patient is now older than an age limit. The evaluation is a fact
+and is always recorded; what it makes newly unsafe is flagged on each
+prescription it concerns as warnings that wait for a prescriber's
+acknowledgement (or for a dose change, which is judged afresh).
 
 A finding is flagged once per prescription and dose: one already raised for
 that dose (shown at prescribing, or flagged by an earlier review) is not raised
@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from domain import interactions, safety
+from domain import allergies, interactions, safety
 from domain.formulary import Formulary
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescription
@@ -33,6 +33,7 @@ class Reviewing(PlanPart):
 
     version: int
     prescriptions: dict[str, Prescription]
+    allergies: set[str]
 
     class MedicationReviewFlagged(PlanEvent):
         """An evaluation made a standing prescription unsafe in the ways it lists."""
@@ -93,6 +94,8 @@ class Reviewing(PlanPart):
             safety.dose_within_maximum(
                 drug, daily, context.populations | rx.use.populations, context.weight_kg
             )
+            + allergies.allergy_findings(drug, self.allergies, formulary)
             + interactions.maoi_contraindications(drug, elsewhere, context.others)
+            + interactions.label_contraindications(drug, elsewhere, context.others)
             + interactions.major_interactions(drug, elsewhere, context.others)
         )

@@ -19,9 +19,19 @@ from domain.formulary import Drug, OtherDrug
 if TYPE_CHECKING:
     from domain.care_plan import FollowUp, Prescription
 
-Severity = Literal["block", "warn"]
+#: ``block`` refuses the command; ``warn`` waits for a prescriber's acknowledgement;
+#: ``urgent`` asks for action today (self-harm, a critical lab value, a rash on lamotrigine).
+Severity = Literal["block", "warn", "urgent"]
 
-WORKFLOW_SOURCE = "Careplan workflow (CLINICAL.md: the process the backend supports)"
+WORKFLOW_SOURCE = "Careplan workflow rule (an order is changed or stopped only while it is taken)"
+EVALUATION_SOURCE = (
+    "APA Practice Guideline for the Psychiatric Evaluation of Adults, 3rd ed., 2016 "
+    "(evaluation before treatment)"
+)
+FOLLOW_UP_PLANNED_SOURCE = (
+    "APA Practice Guideline for the Treatment of Patients With Major Depressive Disorder, "
+    "3rd ed., 2010 (systematic follow-up after starting or changing a medication)"
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ def requires_initial_evaluation(has_initial_evaluation: bool) -> list[Finding]:
             "prescription.requires_evaluation",
             "block",
             "Record an initial evaluation before prescribing.",
-            WORKFLOW_SOURCE,
+            EVALUATION_SOURCE,
         )
     ]
 
@@ -56,7 +66,7 @@ def one_active_prescription_per_drug(
                 Finding(
                     "prescription.already_active",
                     "block",
-                    f"{drug} is already prescribed ({rx.prescription_id}); "
+                    f"{sentence(drug)} is already prescribed ({rx.prescription_id}); "
                     "change its dose instead.",
                     "OpenMRS order model: one active order per drug",
                 )
@@ -89,7 +99,7 @@ def follow_up_must_be_planned(
             "follow_up.required",
             "block",
             "Plan a follow-up with this prescription or dose change.",
-            "CLINICAL.md: follow-up is planned from the start (APA practice guideline)",
+            FOLLOW_UP_PLANNED_SOURCE,
         )
     ]
 
@@ -127,6 +137,11 @@ def daily_amount(amount: Decimal, frequency: str) -> Decimal:
 
 def _mg(amount: Decimal) -> str:
     return f"{format(amount.normalize(), 'f')} mg/day"
+
+
+def sentence(text: str) -> str:
+    """A message starts as a sentence does, even when it starts with a drug's name."""
+    return text[:1].upper() + text[1:]
 
 
 #: Special maxima about how the drug is used, not who takes it: when one applies it
@@ -189,6 +204,43 @@ def dose_within_maximum(
             "block",
             f"{drug.name} {_mg(daily)} exceeds the maximum of {_mg(limit)} ({why}).",
             drug.source("dosing"),
+        )
+    ]
+
+
+def dose_within_ceiling(drug: Drug, daily: Decimal) -> list[Finding]:
+    """Every drug has a ceiling no patient reaches, even where the label doses by
+    serum level or weight (lithium, divalproex): above it the dose is an error."""
+    if drug.ceiling_daily is None or daily <= drug.ceiling_daily:
+        return []
+    return [
+        Finding(
+            "dose.above_ceiling",
+            "block",
+            f"{sentence(drug.name)} {_mg(daily)} is above {_mg(drug.ceiling_daily)}, more than "
+            "any patient is given; check the amount, the unit and the frequency.",
+            drug.source("ceiling"),
+        )
+    ]
+
+
+def dose_within_practical_maximum(
+    drug: Drug, daily: Decimal, populations: frozenset[str], weight_kg: Decimal | None = None
+) -> list[Finding]:
+    """Where the label sets no maximum for this patient (dosed by level, or by weight
+    not yet recorded), a dose above the practical maximum needs a reason."""
+    limit, _ = effective_maximum(drug, populations, weight_kg)
+    practical = drug.practical_max_daily
+    if limit is not None or practical is None or daily <= practical:
+        return []
+    return [
+        Finding(
+            "dose.above_practical_maximum",
+            "warn",
+            f"{sentence(drug.name)} {_mg(daily)} is above the practical maximum of "
+            f"{_mg(practical)}; the label doses it by serum level or weight, so confirm the "
+            "dose with a level or a recorded weight.",
+            drug.source("ceiling"),
         )
     ]
 
@@ -274,17 +326,22 @@ def patient_populations(
     active: Iterable[Drug],
     others: Iterable[OtherDrug],
 ) -> frozenset[str]:
-    """The formulary's population names that describe this patient right now."""
+    """The formulary's population names that describe this patient right now: their
+    age and conditions, and ``with_<group>`` for each interaction group among the
+    drugs they take (``with_strong_cyp3a4_inhibitor`` lowers a maximum)."""
     found = set(conditions)
     if "hepatic_impairment_moderate" in found or "hepatic_impairment_severe" in found:
         found |= {"hepatic_impairment", "hepatic_impairment_moderate_severe"}
     if age is not None:
         found |= {"age_over_60"} if age > 60 else set()
         found |= {"age_over_65"} if age > 65 else set()
+    active = list(active)
     names = {drug.name for drug in active}
-    groups = {group for other in others for group in other.groups}
-    if any(d.strong_cyp2d6_inhibitor for d in active) or "strong_cyp2d6_inhibitor" in groups:
-        found.add("with_strong_cyp2d6_inhibitor")
+    groups = {group for entry in [*active, *others] for group in entry.groups}
+    found |= {f"with_{group}" for group in groups}
+    # The lamotrigine label names carbamazepine, phenytoin, phenobarbital, primidone
+    # and rifampin: the strong inducers.
+    found |= {"with_enzyme_inducer"} if "strong_cyp3a4_inducer" in groups else set()
     found |= {"with_valproate"} if "divalproex" in names else set()
     found |= {"with_fluvoxamine"} if "fluvoxamine" in names else set()
     found |= {"with_ciprofloxacin"} if "fluoroquinolone_cyp1a2" in groups else set()

@@ -102,6 +102,12 @@ class ScoredMeasurement:
     items: tuple[int, ...]
     band: str | None
     urgent: tuple[Finding, ...]
+    #: What could not be judged (PHQ-9 given as a total: item 9 unknown).
+    warnings: tuple[Finding, ...] = ()
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [*self.urgent, *self.warnings]
 
 
 def canonical_instrument(name: str) -> str:
@@ -141,7 +147,27 @@ def scored_measurement(
         )
     checked = _checked_total(scale, sum(scores) if scores else total)
     urgent = _self_harm(scale, scores) + _suicidal_ideation(scale, checked)
-    return ScoredMeasurement(scale.name, checked, scores, scale.band(checked), tuple(urgent))
+    unknown = _self_harm_unknown(scale, scores, checked)
+    return ScoredMeasurement(
+        scale.name, checked, scores, scale.band(checked), tuple(urgent), tuple(unknown)
+    )
+
+
+@dataclass(frozen=True)
+class MeasurementGiven:
+    """A rating scale as a clinic app sends it: a total, item scores, or both."""
+
+    instrument: str
+    total: int | None = None
+    items: tuple[int, ...] = ()
+
+    def scored(self) -> ScoredMeasurement:
+        return scored_measurement(self.instrument, self.total, self.items)
+
+    def stored(self) -> Measurement:
+        """What the visit keeps: the checked total and the items (never a bad value)."""
+        scored = self.scored()
+        return Measurement(scored.instrument, scored.total, scored.items)
 
 
 def response(baseline_total: int, latest_total: int) -> bool:
@@ -201,10 +227,26 @@ def _self_harm(scale: Scale, scores: tuple[int, ...]) -> list[Finding]:
     return [
         Finding(
             "measurement.self_harm_risk",
-            "warn",
+            "urgent",
             f"{scale.name} item {scale.self_harm_item} scored {scores[scale.self_harm_item - 1]} "
             "(thoughts of being better off dead or of self-harm): "
             "assess suicide risk the same day.",
+            f"{scale.source}; {PHQ9_INSTRUCTIONS}",
+        )
+    ]
+
+
+def _self_harm_unknown(scale: Scale, scores: tuple[int, ...], total: int) -> list[Finding]:
+    """A total above 0 without item scores hides whether the self-harm item was positive."""
+    if scale.self_harm_item is None or scores or total == 0:
+        return []
+    return [
+        Finding(
+            "measurement.self_harm_item_unknown",
+            "warn",
+            f"{scale.name} was recorded as a total only, so item {scale.self_harm_item} "
+            "(thoughts of being better off dead or of self-harm) is unknown: ask it today "
+            "and record the item scores.",
             f"{scale.source}; {PHQ9_INSTRUCTIONS}",
         )
     ]
@@ -226,7 +268,7 @@ def _suicidal_ideation(scale: Scale, total: int) -> list[Finding]:
     return [
         Finding(
             "measurement.suicidal_ideation_with_intent",
-            "warn",
+            "urgent",
             f"C-SSRS ideation severity {total} (active ideation with intent"
             f"{' and a plan' if total == 5 else ''}): evaluate suicide risk now and keep "
             "the patient safe until then.",

@@ -1,7 +1,7 @@
 """Timing rules: how soon the patient is seen after a change, how fast lamotrigine rises.
 
-CLINICAL.md: under-25s starting an antidepressant are seen weekly for the first
-four weeks (boxed warning); adults within 1-4 weeks of a start or change.
+Under-25s starting an antidepressant are seen weekly for the first four weeks
+(the antidepressants' boxed warning); adults within 1-4 weeks of a start or change.
 Lamotrigine: 25 mg/day in weeks 1-2, 50 in weeks 3-4, 100 in week 5, 200 from
 week 6; with valproate, half of each (25 mg every other day to start).
 """
@@ -14,13 +14,14 @@ from decimal import Decimal
 from domain.formulary import Drug
 from domain.safety import Finding
 
-ANTIDEPRESSANT_CLASSES = frozenset({"SSRI", "SNRI", "NDRI", "NaSSA", "SARI", "MAOI"})
 YOUNG_ADULT_AGE = 25
 YOUNG_ADULT_MAX_DAYS = 7
 ADULT_MAX_DAYS = 28
 FOLLOW_UP_SOURCE = (
-    "FDA boxed warning for antidepressants (under 25: weekly contact early on); "
-    "APA practice guideline (adults: 1-4 weeks after a start or change)"
+    "Antidepressant US prescribing information, boxed warning and section 5.1 (suicidal "
+    "thoughts and behaviours: close observation of patients under 25 when starting); APA "
+    "Practice Guideline for the Treatment of Patients With Major Depressive Disorder, 3rd "
+    "ed., 2010 (adults seen within 1-4 weeks of a start or change)"
 )
 
 # (first day on which the ceiling applies, mg/day) in label order.
@@ -34,17 +35,21 @@ def follow_up_interval(
     if due_on is None:
         return []
     young = age is not None and age < YOUNG_ADULT_AGE
-    weekly = young and starting and drug.drug_class in ANTIDEPRESSANT_CLASSES
+    weekly = young and starting and drug.area == "antidepressant"
     limit = YOUNG_ADULT_MAX_DAYS if weekly else ADULT_MAX_DAYS
     days = (due_on - planned_on).days
     if days <= limit:
         return []
-    who = "a patient under 25 starting an antidepressant" if weekly else "an adult"
+    who = (
+        f"a patient under {YOUNG_ADULT_AGE} starting an antidepressant should be seen"
+        if weekly
+        else "after a start or a dose change, the patient should be seen"
+    )
     return [
         Finding(
             "follow_up.interval_too_long",
             "warn",
-            f"The next follow-up is {days} days away; for {who} plan it within {limit} days.",
+            f"The next follow-up is {days} days away; {who} within {limit} days.",
             FOLLOW_UP_SOURCE,
         )
     ]
@@ -66,7 +71,7 @@ def lamotrigine_titration(
         Finding(
             "lamotrigine.titration_too_fast",
             "block",
-            f"lamotrigine {daily} mg/day on day {days_on + 1}{context} exceeds the label's "
+            f"Lamotrigine {daily} mg/day on day {days_on + 1}{context} exceeds the label's "
             f"escalation ({ceiling} mg/day at this point).",
             drug.source("dosing"),
         )

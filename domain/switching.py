@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from domain import safety, taper_rules
+from domain import interactions, safety, taper_rules
 from domain.errors import InvalidValue, RuleViolation
-from domain.formulary import Formulary
+from domain.formulary import Drug, Formulary
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescription
-from domain.safety import Finding
+from domain.safety import Finding, sentence
 from domain.values import (
     SWITCH_STRATEGIES,
     CommandContext,
@@ -125,6 +125,7 @@ class Switching(PlanPart):
         if strategy == "washout":
             self._check_washout(old, washout_days, ctx)
         elif strategy == "direct":
+            _check_direct(formulary.drugs.get(old.drug), formulary.drug(drug), ctx)
             self._end_directly(old, reason, ctx, formulary, acknowledgements)
         else:
             self.start_taper(
@@ -173,6 +174,7 @@ class Switching(PlanPart):
             reason_code="switched",
             formulary=formulary,
             acknowledgements=_take(acknowledgements, "discontinuation."),
+            replaced_by_switch=True,
         )
 
     @staticmethod
@@ -191,6 +193,22 @@ class Switching(PlanPart):
                 f"{old.drug} stopped on {old.ended_at.date()}; the {washout_days}-day "
                 "washout has not passed.",
             )
+
+
+def _check_direct(old: Drug | None, new: Drug, ctx: CommandContext) -> None:
+    """A direct switch that a washout forbids is refused before anything is stopped, in
+    words that say what would happen, not what has (the refusal stores nothing)."""
+    clear_on = None if old is None else interactions.washout_ends(old, new, ctx.occurred_at)
+    if old is None or clear_on is None:
+        return
+    days = (clear_on - ctx.occurred_at).days
+    raise RuleViolation(
+        "interaction.washout_required",
+        f"{sentence(old.name)} cannot be switched directly to {new.name}: {new.name} may "
+        f"start only {days} days after {old.name} is stopped. Stop {old.name} first, then "
+        "switch with the washout strategy once those days have passed.",
+        old.source("interactions"),
+    )
 
 
 def _take(acknowledgements: dict[str, str], prefix: str) -> dict[str, str]:

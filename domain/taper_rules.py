@@ -1,7 +1,7 @@
 """Rules for stopping: who needs a taper, and whether a taper plan is sound.
 
-CLINICAL.md: taper every antidepressant (paroxetine and venlafaxine most of
-all); benzodiazepines 5-25% every 2-4 weeks (ASAM-led joint guideline, 2025);
+Taper every antidepressant (paroxetine and venlafaxine most of all, per their
+labels); benzodiazepines 5-25% every 2-4 weeks (ASAM-led joint guideline, 2025);
 alprazolam no faster than 0.5 mg every 3 days (label). An abrupt stop of a drug
 that needs a taper needs a recorded reason: only an adverse reaction.
 """
@@ -25,20 +25,53 @@ MIN_BENZODIAZEPINE_INTERVAL_DAYS = 14
 ALPRAZOLAM_MAX_DROP_PER_3_DAYS = Decimal("0.5")
 
 
-def taper_required(drug: Drug | None, reason_code: str, tapering: bool) -> list[Finding]:
-    """Stopping a drug that needs a taper, without one: blocked, unless it harms now
-    (an adverse reaction) or another drug takes over at once (a direct switch); those
-    warn and need a justification.
+#: A plain stop that says "switched" is a switch only if another drug for the same
+#: use was started in the plan this many days before it (or on the same day).
+SWITCH_WINDOW_DAYS = 7
+
+
+def stop_needs_taper(
+    drug: Drug | None,
+    daily: Decimal,
+    taper: Sequence[TaperStep],
+    steps_taken: int,
+    reason_code: str,
+    today: date,
+    *,
+    replaced: bool,
+) -> list[Finding]:
+    """Stopping a drug that needs a taper is judged by where the taper really is: its
+    last step reached (taken as a dose change, its date come), or a dose at or below
+    the one the label stops from. Otherwise it is an abrupt stop: blocked, unless it
+    harms now (an adverse reaction) or another drug takes over (a switch), which warn.
     """
-    # "taper_completed" is a reason, not a taper: without one the stop is still abrupt.
-    if drug is None or not drug.needs_taper or tapering:
+    if drug is None or not drug.needs_taper:
         return []
-    severity = "warn" if reason_code in ("adverse_reaction", "switched") else "block"
+    completed = bool(taper) and steps_taken >= len(taper) and taper[-1].starts_on <= today
+    low_enough = drug.stop_from_daily is not None and daily <= drug.stop_from_daily
+    if completed or low_enough:
+        return []
+    severity = "warn" if reason_code == "adverse_reaction" or replaced else "block"
+    where = f"{format(daily, 'f')} mg/day"
+    if taper:
+        where += f", {steps_taken} of the {len(taper)} steps of its taper taken"
+    stop_from = (
+        f" (it can be stopped from {format(drug.stop_from_daily, 'f')} mg/day)"
+        if drug.stop_from_daily is not None
+        else ""
+    )
+    not_a_switch = (
+        f"Nothing was started in place of {drug.name} in the last {SWITCH_WINDOW_DAYS} days, "
+        "so this is a stop, not a switch (a switch goes through the switch command). "
+        if reason_code == "switched" and not replaced
+        else ""
+    )
     return [
         Finding(
             "discontinuation.taper_required",
             severity,
-            f"{drug.name} should be tapered, not stopped abruptly: {drug.taper}",
+            f"{not_a_switch}{drug.name[:1].upper() + drug.name[1:]} is taken at {where}: "
+            f"stopping now is an abrupt stop{stop_from}. {drug.taper}",
             drug.source("taper"),
         )
     ]

@@ -147,12 +147,20 @@ class Dose:
         return f"{self.amount} {self.unit}"
 
 
+#: Code systems a diagnosis may be coded in (FHIR system URIs).
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+SNOMED_CT = "http://snomed.info/sct"
+
+
 @dataclass(frozen=True)
 class Diagnosis:
-    """A coded diagnosis (ICD-10-CM or SNOMED CT code plus its display text)."""
+    """A coded diagnosis: the code, its display text and the code system (ICD-10-CM
+    unless said otherwise). Checked against the code set when an evaluation records
+    it (``domain.terminology``), not here: stored diagnoses must always load."""
 
     code: str
     display: str
+    system: str = ICD10CM
 
     def __post_init__(self) -> None:
         require_text(self.code, "diagnosis.invalid", "Diagnosis code")
@@ -174,10 +182,12 @@ class FollowUpPlan:
 
 @dataclass(frozen=True)
 class Measurement:
-    """A rating-scale total taken at a visit (PHQ-9, GAD-7, …)."""
+    """A rating scale taken at a visit (PHQ-9, GAD-7, …): its total, and its item
+    scores where the instrument's licence allows them (empty: given as a total)."""
 
     instrument: str
     total: int
+    items: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,6 +212,8 @@ class Evaluation:
     resolved_conditions: frozenset[str] = frozenset()
     #: Body weight, for maxima given per kilogram (divalproex 60 mg/kg/day).
     weight_kg: Decimal | None = None
+    #: The birth date, where the plan was opened without one (age limits need it).
+    birth_date: date | None = None
 
     def __post_init__(self) -> None:
         require_choice(self.kind, EVALUATION_KINDS, "evaluation.unknown_kind", "evaluation kind")

@@ -27,6 +27,8 @@ from domain.errors import CarePlanNotFound, ConcurrentUpdate, StaleVersion
 from domain.formulary import Formulary, load_formulary
 from domain.regulations import Regulations, default_regulations
 from domain.safety import Finding
+from domain.scales import MeasurementGiven
+from domain.terminology import DiagnosisCodes
 from domain.values import (
     CommandContext,
     Dose,
@@ -37,6 +39,7 @@ from domain.values import (
     UseContext,
 )
 from services.group_commit import GroupCommit
+from services.icd10cm import icd10cm_codes
 from services.metrics import EVENTS
 from services.on_the_loop import off_the_loop
 from services.snapshots.plans import DEFAULT_INTERVAL, PlanSnapshots
@@ -95,6 +98,7 @@ class CarePlans(Application[UUID]):
         #: What the rules know about drugs and the law; bootstrap passes the configured files.
         self.formulary = formulary or load_formulary()
         self.regulations = regulations or default_regulations()
+        self.diagnosis_codes: DiagnosisCodes = icd10cm_codes()
         #: A cache of folded states for replay (services.snapshots); not the library's
         #: snapshot store, whose encoding does not give the same plan back.
         self.plan_snapshots = PlanSnapshots(
@@ -144,9 +148,11 @@ class CarePlans(Application[UUID]):
     ) -> CommandResult:
         flagged: dict[str, list[Finding]] = {}
 
-        def evaluate(plan: CarePlan) -> None:
+        def evaluate(plan: CarePlan) -> list[Finding]:
             flagged.clear()  # run again after a lost race: only the last run counts
-            flagged.update(plan.record_evaluation(evaluation, ctx, self.formulary))
+            reviewed = plan.record_evaluation(evaluation, ctx, self.formulary, self.diagnosis_codes)
+            flagged.update(reviewed.flagged)
+            return reviewed.warnings
 
         return replace(self._change(plan_id, evaluate), flagged=flagged)
 
@@ -284,11 +290,13 @@ class CarePlans(Application[UUID]):
         follow_up_id: str,
         *,
         modality: str,
-        measurements: list[Measurement],
+        measurements: Sequence[Measurement | MeasurementGiven],
         side_effects: list[str],
         adherence: str | None,
         ctx: CommandContext,
     ) -> CommandResult:
+        """The result's warnings are what the scales raised (urgent: a positive PHQ-9
+        item 9; a warning: item 9 unknown because only a total was given)."""
         return self._change(
             plan_id,
             lambda plan: plan.complete_follow_up(
@@ -367,7 +375,8 @@ class CarePlans(Application[UUID]):
         total: int | None = None,
         items: Sequence[int] = (),
     ) -> CommandResult:
-        """The result's warnings are the urgent findings (PHQ-9 item 9 above 0)."""
+        """The result's warnings are what the scale raised: urgent findings (PHQ-9 item 9
+        above 0) and a warning when item 9 is unknown (a total only)."""
         return self._change(
             plan_id,
             lambda plan: plan.record_measurement(instrument, ctx, total=total, items=items),

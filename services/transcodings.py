@@ -72,6 +72,17 @@ class ActorAsDict(ValueObjectAsDict):
             return Actor(**data)
 
 
+class MeasurementAsDict(ValueObjectAsDict):
+    """Item scores come back from JSON as a list; the value keeps them as a tuple.
+    Measurements stored before item scores were kept have none."""
+
+    def __init__(self) -> None:
+        super().__init__(Measurement, "measurement")
+
+    def decode(self, data: dict[str, Any]) -> Measurement:
+        return Measurement(data["instrument"], data["total"], tuple(data.get("items", ())))
+
+
 @lru_cache(maxsize=4096)
 def _actor(items: tuple[tuple[str, Any], ...]) -> Actor:
     return Actor(**dict(items))
@@ -82,7 +93,7 @@ def register_value_objects(transcoder: JSONTranscoder) -> None:
     transcoder.register(DoseAsDict())
     transcoder.register(ActorAsDict())
     transcoder.register(ValueObjectAsDict(Diagnosis, "diagnosis"))
-    transcoder.register(ValueObjectAsDict(Measurement, "measurement"))
+    transcoder.register(MeasurementAsDict())
     transcoder.register(ValueObjectAsDict(Finding, "finding"))
     transcoder.register(ValueObjectAsDict(TaperStep, "taper_step"))
     transcoder.register(ValueObjectAsDict(MonitoringItem, "monitoring_item"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from domain.care_plan import CarePlan
@@ -13,6 +13,8 @@ FORMULARY = load_formulary()
 DR_ADA = Actor("dr-ada", "prescriber", name="Dr Ada")
 NURSE_SAM = Actor("rn-sam", "clinician")
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+#: A 40-year-old: age rules apply to a known age (a plan without one is tested apart).
+BIRTH_DATE = date(1985, 6, 15)
 
 
 def ctx(actor: Actor = DR_ADA, at: datetime = NOW) -> CommandContext:
@@ -37,7 +39,7 @@ def initial_evaluation() -> Evaluation:
 
 
 def evaluated_plan() -> CarePlan:
-    plan = CarePlan.open("pt-1", ctx())
+    plan = CarePlan.open("pt-1", ctx(), BIRTH_DATE)
     plan.record_evaluation(initial_evaluation(), ctx())
     return plan
 

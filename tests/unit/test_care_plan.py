@@ -300,7 +300,7 @@ class TestReplay:
     def test_replaying_the_events_gives_the_same_plan(self) -> None:
         plan, rx = on_sertraline()
         plan.change_dose(rx, mg("50"), "tolerating", in_weeks(4), ctx(), formulary=FORMULARY)
-        plan.discontinue(rx, "side effects", ctx())
+        plan.discontinue(rx, "rash", ctx(), reason_code="adverse_reaction")
         expected = (
             plan.version,
             plan.patient_id,

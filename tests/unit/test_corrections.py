@@ -85,7 +85,7 @@ def stop(plan: CarePlan, rx: str) -> None:
 
 class TestStops:
     def test_a_stop_in_error_makes_the_prescription_active_again(self) -> None:
-        plan, rx = on_sertraline("25")
+        plan, rx = on_sertraline("50")
         stop(plan, rx)
         assert (rx, "discontinuation.taper_required") in plan.pending_acknowledgements
         mark_last(plan, "MedicationDiscontinued")

@@ -30,6 +30,7 @@ max_daily = "200"
 special_maxima = []
 needs_taper = true
 taper = "Reduce gradually."
+stop_from_daily = "25"
 monitoring = []
 [drug.sources]
 rxnorm = "RxNorm"

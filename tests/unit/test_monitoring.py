@@ -475,8 +475,8 @@ class TestCriticalResults:
     def test_a_critical_lithium_level_comes_back_as_urgent(self) -> None:
         plan, _ = on("lithium", "300", "twice_daily")
         _, urgent = lab_with_findings(plan, "lithium_level", "1.6", "mEq/L")
-        assert [(f.code, f.severity) for f in urgent] == [("lab.critical", "warn")]
-        assert "lithium level 1.6 mEq/L" in urgent[0].message
+        assert [(f.code, f.severity) for f in urgent] == [("lab.critical", "urgent")]
+        assert "Lithium level 1.6 mEq/L" in urgent[0].message
 
     def test_a_high_but_not_critical_level_is_not_urgent(self) -> None:
         plan, _ = on("lithium", "300", "twice_daily")

@@ -786,19 +786,33 @@ def started(plan: CarePlan, drug_name: str, amount: str, frequency: str = "daily
 def test_a_drug_that_needs_a_taper_is_not_stopped_abruptly_as_taper_completed(
     drug_name: str,
 ) -> None:
+    """Above the dose the label stops from, "taper completed" with no taper is refused."""
     drug = FORMULARY.drugs[drug_name]
+    assert drug.stop_from_daily is not None
     plan = evaluated()
-    amount = str(drug.usual_start)
-    prescription_id = started(plan, drug_name, amount, drug.usual_start_frequency)
+    prescription_id = started(plan, drug_name, str(drug.stop_from_daily * 2), "daily")
     later = CommandContext(PSYCHIATRIST, CLINIC_DAY + timedelta(days=30))
-    try:
-        warnings = plan.discontinue(
+    with pytest.raises(RuleViolation) as refused:
+        plan.discontinue(
             prescription_id, "stopped", later, reason_code="taper_completed", formulary=FORMULARY
         )
-        codes = [w.code for w in warnings]
-    except RuleViolation as refused:
-        codes = [refused.code]
-    assert "discontinuation.taper_required" in codes  # refused, or at least a warning
+    assert refused.value.code == "discontinuation.taper_required"
+
+
+@settings(max_examples=10, deadline=None)
+@given(drug_name=st.sampled_from(TAPER_DRUGS))
+def test_a_drug_at_the_dose_the_label_stops_from_is_stopped_without_a_finding(
+    drug_name: str,
+) -> None:
+    drug = FORMULARY.drugs[drug_name]
+    assert drug.stop_from_daily is not None
+    plan = evaluated()
+    prescription_id = started(plan, drug_name, str(drug.stop_from_daily), "daily")
+    later = CommandContext(PSYCHIATRIST, CLINIC_DAY + timedelta(days=30))
+    warnings = plan.discontinue(
+        prescription_id, "remission", later, reason_code="remission", formulary=FORMULARY
+    )
+    assert "discontinuation.taper_required" not in [w.code for w in warnings]
 
 
 @settings(max_examples=20, deadline=None)

@@ -262,7 +262,7 @@ class TestEntryMarkedInError:
     def test_a_stop_of_a_prescription_that_never_was_starts_no_washout(self) -> None:
         plan = evaluated_plan()
         fluoxetine, _ = plan.prescribe(
-            "fluoxetine", mg("20"), "daily", "oral", "MDD", in_weeks(2), ctx(), formulary=FORMULARY
+            "fluoxetine", mg("40"), "daily", "oral", "MDD", in_weeks(2), ctx(), formulary=FORMULARY
         )
         plan.discontinue(
             fluoxetine, "rash", ctx(), reason_code="adverse_reaction", formulary=FORMULARY

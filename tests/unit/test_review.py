@@ -43,7 +43,9 @@ def on(drug: str, amount: str, frequency: str = "daily") -> tuple[CarePlan, str]
 
 def test_a_condition_that_lowers_the_maximum_flags_a_dose_above_it() -> None:
     plan, rx = on("escitalopram", "20")
-    flagged = plan.record_evaluation(reassessment(found={"hepatic_impairment"}), ctx(), FORMULARY)
+    flagged = plan.record_evaluation(
+        reassessment(found={"hepatic_impairment"}), ctx(), FORMULARY
+    ).flagged
     assert [(f.code, f.severity) for f in flagged[rx]] == [("dose.above_maximum", "warn")]
     assert (rx, "dose.above_maximum") in plan.pending_acknowledgements
     event = plan.pending_events[-1]
@@ -54,26 +56,27 @@ def test_a_condition_that_lowers_the_maximum_flags_a_dose_above_it() -> None:
 def test_a_dose_within_the_lowered_maximum_is_not_flagged() -> None:
     plan, _ = on("escitalopram", "10")
     assert (
-        plan.record_evaluation(reassessment(found={"hepatic_impairment"}), ctx(), FORMULARY) == {}
+        plan.record_evaluation(reassessment(found={"hepatic_impairment"}), ctx(), FORMULARY).flagged
+        == {}
     )
 
 
 def test_a_drug_taken_elsewhere_brings_its_interaction_to_the_standing_prescription() -> None:
     plan, rx = on("lithium", "300", "twice_daily")
-    flagged = plan.record_evaluation(reassessment("Ibuprofen 400 mg"), ctx(), FORMULARY)
+    flagged = plan.record_evaluation(reassessment("Ibuprofen 400 mg"), ctx(), FORMULARY).flagged
     assert [f.code for f in flagged[rx]] == ["interaction.lithium_level"]
 
 
 def test_a_reassessment_that_changes_nothing_flags_nothing() -> None:
     plan, _ = on("lithium", "300", "twice_daily")
-    assert plan.record_evaluation(reassessment("Paracetamol 1 g"), ctx(), FORMULARY) == {}
+    assert plan.record_evaluation(reassessment("Paracetamol 1 g"), ctx(), FORMULARY).flagged == {}
 
 
 def test_a_finding_is_put_once_not_at_every_reassessment() -> None:
     plan, rx = on("escitalopram", "20")
     plan.record_evaluation(reassessment(found={"hepatic_impairment"}), ctx(), FORMULARY)
     plan.acknowledge_warning(rx, "dose.above_maximum", "level checked, liver stable", ctx())
-    assert plan.record_evaluation(reassessment(), ctx(), FORMULARY) == {}
+    assert plan.record_evaluation(reassessment(), ctx(), FORMULARY).flagged == {}
 
 
 def test_an_interaction_shown_at_prescribing_is_not_flagged_again() -> None:
@@ -90,7 +93,7 @@ def test_an_interaction_shown_at_prescribing_is_not_flagged_again() -> None:
         formulary=FORMULARY,
     )
     assert "interaction.lithium_level" in [w.code for w in warnings]
-    assert plan.record_evaluation(reassessment("Ibuprofen 400 mg"), ctx(), FORMULARY) == {}
+    assert plan.record_evaluation(reassessment("Ibuprofen 400 mg"), ctx(), FORMULARY).flagged == {}
 
 
 def test_two_drugs_of_the_plan_are_not_judged_again_from_the_other_side() -> None:
@@ -98,7 +101,7 @@ def test_two_drugs_of_the_plan_are_not_judged_again_from_the_other_side() -> Non
     plan.prescribe(
         "trazodone", mg("50"), "at_bedtime", "oral", "insomnia", None, ctx(), formulary=FORMULARY
     )
-    assert plan.record_evaluation(reassessment(), ctx(), FORMULARY) == {}
+    assert plan.record_evaluation(reassessment(), ctx(), FORMULARY).flagged == {}
 
 
 def test_a_lower_dose_answers_the_flag() -> None:
@@ -124,13 +127,15 @@ def test_the_patient_grown_older_is_flagged_at_the_next_evaluation() -> None:
         "citalopram", mg("40"), "daily", "oral", "MDD", in_weeks(2), ctx(), formulary=FORMULARY
     )
     turned_61 = ctx(at=NOW + timedelta(days=120))  # over 60: citalopram at most 20 mg
-    flagged = plan.record_evaluation(reassessment(), turned_61, FORMULARY)
+    flagged = plan.record_evaluation(reassessment(), turned_61, FORMULARY).flagged
     assert [f.code for f in flagged[rx]] == ["dose.above_maximum"]
 
 
-def test_without_the_formulary_nothing_is_judged() -> None:
-    plan, _ = on("escitalopram", "20")
-    assert plan.record_evaluation(reassessment(found={"hepatic_impairment"}), ctx()) == {}
+def test_without_a_formulary_given_the_bundled_one_judges() -> None:
+    """Fail closed: an evaluation recorded without naming a formulary is still judged."""
+    plan, rx = on("escitalopram", "20")
+    flagged = plan.record_evaluation(reassessment(found={"hepatic_impairment"}), ctx()).flagged
+    assert [f.code for f in flagged[rx]] == ["dose.above_maximum"]
 
 
 class TestConditionsEnd:

@@ -11,7 +11,7 @@ from domain import interactions, safety
 from domain.care_plan import CarePlan
 from domain.errors import InvalidValue, RuleViolation
 from domain.values import Evaluation, UseContext
-from tests.unit.clinic import FORMULARY, ctx, in_weeks, initial_evaluation, mg
+from tests.unit.clinic import BIRTH_DATE, FORMULARY, ctx, in_weeks, initial_evaluation, mg
 
 D = Decimal
 NONE: frozenset[str] = frozenset()
@@ -299,7 +299,7 @@ class TestMajorInteractions:
 
 
 class TestThroughTheCarePlan:
-    def plan(self, birth_date: date | None = None, **evaluation: object) -> CarePlan:
+    def plan(self, birth_date: date | None = BIRTH_DATE, **evaluation: object) -> CarePlan:
         plan = CarePlan.open("pt-1", ctx(), birth_date)
         base = initial_evaluation()
         plan.record_evaluation(

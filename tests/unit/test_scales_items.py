@@ -59,7 +59,7 @@ class TestPhq9SelfHarmItem:
     def test_item_9_above_0_is_an_urgent_finding_with_its_source(self) -> None:
         scored = scored_measurement("PHQ-9", items=[0, 0, 0, 0, 0, 0, 0, 0, 1])
         (finding,) = scored.urgent
-        assert (finding.code, finding.severity) == ("measurement.self_harm_risk", "warn")
+        assert (finding.code, finding.severity) == ("measurement.self_harm_risk", "urgent")
         assert "same day" in finding.message
         assert "Kroenke" in finding.source
         assert "PHQ-9 instructions" in finding.source

@@ -9,7 +9,7 @@ import pytest
 
 from domain.care_plan import CarePlan
 from domain.errors import InvalidValue, RuleViolation
-from domain.values import Dose, TaperStep
+from domain.values import CommandContext, Dose, TaperStep
 from tests.unit.clinic import FORMULARY, NOW, ctx, evaluated_plan, in_weeks, mg
 
 TODAY = NOW.date()
@@ -25,6 +25,10 @@ def on(drug: str, amount: str, frequency: str = "daily") -> tuple[CarePlan, str]
         drug, mg(amount), frequency, "oral", "test", in_weeks(2), ctx(), formulary=FORMULARY
     )
     return plan, rx
+
+
+def later(days: int) -> CommandContext:
+    return ctx(at=NOW + timedelta(days=days))
 
 
 def types(plan: CarePlan) -> list[str]:
@@ -71,10 +75,67 @@ class TestTaper:
         plan.discontinue(rx, "done", ctx(), reason_code="taper_completed", formulary=FORMULARY)
         assert plan.prescription(rx).status == "discontinued"
 
-    def test_a_tapering_drug_may_be_stopped_before_the_last_step(self) -> None:
+    def test_a_taper_planned_but_never_followed_is_an_abrupt_stop(self) -> None:
+        plan, rx = on("paroxetine", "40")
+        plan.start_taper(rx, steps(("30", 7), ("20", 14)), "remission", ctx(), formulary=FORMULARY)
+        with pytest.raises(RuleViolation) as refused:
+            plan.discontinue(
+                rx, "done", later(1), reason_code="taper_completed", formulary=FORMULARY
+            )
+        assert refused.value.code == "discontinuation.taper_required"
+        assert "40 mg/day, 0 of the 2 steps of its taper taken" in refused.value.message
+
+    def test_a_taper_stopped_half_way_above_the_stopping_dose_is_an_abrupt_stop(self) -> None:
+        plan, rx = on("paroxetine", "40")
+        plan.start_taper(rx, steps(("30", 0), ("20", 7)), "remission", ctx(), formulary=FORMULARY)
+        plan.change_dose(rx, mg("30"), "taper step 1", None, ctx(), formulary=FORMULARY)
+        with pytest.raises(RuleViolation) as refused:
+            plan.discontinue(rx, "done", later(3), reason_code="remission", formulary=FORMULARY)
+        assert refused.value.code == "discontinuation.taper_required"
+
+    def test_an_adverse_reaction_mid_taper_warns_instead(self) -> None:
+        plan, rx = on("paroxetine", "40")
+        plan.start_taper(rx, steps(("30", 7)), "remission", ctx(), formulary=FORMULARY)
+        warnings = plan.discontinue(
+            rx, "hyponatraemia", ctx(), reason_code="adverse_reaction", formulary=FORMULARY
+        )
+        assert [(w.code, w.severity) for w in warnings] == [
+            ("discontinuation.taper_required", "warn")
+        ]
+
+    def test_the_last_step_reached_on_its_date_ends_the_taper(self) -> None:
+        plan, rx = on("paroxetine", "40")
+        plan.start_taper(rx, steps(("30", 0), ("20", 7)), "remission", ctx(), formulary=FORMULARY)
+        plan.change_dose(rx, mg("30"), "taper step 1", None, ctx(), formulary=FORMULARY)
+        plan.change_dose(rx, mg("20"), "taper step 2", None, later(7), formulary=FORMULARY)
+        assert plan.pending_events[-1].taper_step == 2
+        warnings = plan.discontinue(
+            rx, "done", later(14), reason_code="taper_completed", formulary=FORMULARY
+        )
+        assert warnings == []
+
+    def test_every_step_taken_early_ends_the_taper_only_on_the_last_steps_date(self) -> None:
+        plan, rx = on("paroxetine", "40")
+        plan.start_taper(rx, steps(("30", 0), ("20", 7)), "remission", ctx(), formulary=FORMULARY)
+        plan.change_dose(rx, mg("30"), "taper step 1", None, ctx(), formulary=FORMULARY)
+        plan.change_dose(rx, mg("20"), "taper step 2", None, later(2), formulary=FORMULARY)
+        with pytest.raises(RuleViolation):
+            plan.discontinue(
+                rx, "done", later(3), reason_code="taper_completed", formulary=FORMULARY
+            )
+        plan.discontinue(rx, "done", later(7), reason_code="taper_completed", formulary=FORMULARY)
+
+    def test_a_tapering_drug_at_the_labels_stopping_dose_may_stop_before_the_last_step(
+        self,
+    ) -> None:
         plan, rx = on("paroxetine", "20")
-        plan.start_taper(rx, steps(("10", 0)), "remission", ctx(), formulary=FORMULARY)
-        assert plan.discontinue(rx, "stopped early", ctx(), formulary=FORMULARY) == []
+        plan.start_taper(rx, steps(("10", 0), ("5", 7)), "remission", ctx(), formulary=FORMULARY)
+        plan.change_dose(rx, mg("10"), "taper step 1", None, ctx(), formulary=FORMULARY)
+        assert plan.discontinue(rx, "stopped early", later(2), formulary=FORMULARY) == []
+
+    def test_a_drug_already_at_its_stopping_dose_needs_no_taper(self) -> None:
+        plan, rx = on("sertraline", "25")
+        assert plan.discontinue(rx, "remission", ctx(), reason_code="remission") == []
 
     def test_a_change_off_the_plan_warns(self) -> None:
         plan, rx = on("paroxetine", "20")
@@ -123,6 +184,62 @@ class TestTaper:
             rx2, [TaperStep(TODAY, mg("0.75")), slow], "why", ctx(), formulary=FORMULARY
         )
         assert "taper.alprazolam_too_fast" not in [w.code for w in warnings]
+
+
+class TestSwitchedIsNotAWayAroundTheTaper:
+    def test_a_stop_that_says_switched_with_nothing_started_is_judged_as_a_stop(self) -> None:
+        plan, rx = on("alprazolam", "0.5", "twice_daily")
+        with pytest.raises(RuleViolation) as refused:
+            plan.discontinue(rx, "switched", later(90), reason_code="switched")
+        assert refused.value.code == "discontinuation.taper_required"
+        assert "Nothing was started in place of alprazolam" in refused.value.message
+
+    def test_a_drug_for_the_same_use_started_days_before_makes_it_a_switch(self) -> None:
+        plan, rx = on("sertraline", "100")
+        plan.prescribe(
+            "mirtazapine",
+            mg("15"),
+            "at_bedtime",
+            "oral",
+            "MDD",
+            None,
+            later(2),
+            formulary=FORMULARY,
+        )
+        warnings = plan.discontinue(rx, "switched to mirtazapine", later(4), reason_code="switched")
+        assert [(w.code, w.severity) for w in warnings] == [
+            ("discontinuation.taper_required", "warn")
+        ]
+
+    def test_a_drug_for_another_use_does_not_make_it_a_switch(self) -> None:
+        plan, rx = on("sertraline", "100")
+        plan.prescribe(
+            "prazosin",
+            mg("1"),
+            "at_bedtime",
+            "oral",
+            "nightmares",
+            None,
+            later(2),
+            formulary=FORMULARY,
+        )
+        with pytest.raises(RuleViolation):
+            plan.discontinue(rx, "switched", later(4), reason_code="switched")
+
+    def test_a_drug_started_long_before_does_not_make_it_a_switch(self) -> None:
+        plan, rx = on("sertraline", "100")
+        plan.prescribe(
+            "mirtazapine",
+            mg("15"),
+            "at_bedtime",
+            "oral",
+            "MDD",
+            None,
+            later(1),
+            formulary=FORMULARY,
+        )
+        with pytest.raises(RuleViolation):
+            plan.discontinue(rx, "switched", later(30), reason_code="switched")
 
 
 class TestSwitch:

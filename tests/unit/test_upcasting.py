@@ -139,6 +139,8 @@ def a_full_history() -> list[CarePlan.Event]:
             conditions=frozenset({"hepatic_impairment"}),
             resolved_conditions=frozenset({"renal_impairment_mild_moderate"}),
             weight_kg=Decimal("72.5"),
+            allergies=("Lamictal - rash",),
+            birth_date=date(1980, 5, 18),
         ),
         on_day(7),
         FORMULARY,
@@ -193,9 +195,12 @@ class TestEveryEventClassIsVersioned:
     def test_the_versioned_classes_are_the_ones_the_readme_names(self) -> None:
         assert VERSIONED == [
             "CarePlanOpened",
+            "ClinicalCheckRecorded",
             "DoseChanged",
             "EntryMarkedInError",
             "EvaluationRecorded",
+            "FollowUpCompleted",
+            "MeasurementRecorded",
             "MedicationDiscontinued",
             "MedicationPrescribed",
         ]
@@ -237,6 +242,16 @@ class TestCurrentEventsRoundTrip:
             "inpatient",
         )
         assert reassessment.weight_kg == Decimal("72.5")
+        assert (reassessment.birth_date, reassessment.allergy_codes) == (
+            date(1980, 5, 18),
+            ["drug:lamotrigine"],
+        )
+        visit = SAMPLES["FollowUpCompleted"]
+        assert [f.code for f in visit.findings] == ["measurement.self_harm_item_unknown"]
+        scored = SAMPLES["MeasurementRecorded"]
+        assert [(f.code, f.severity) for f in scored.findings] == [
+            ("measurement.self_harm_risk", "urgent")
+        ]
         changes = [e for e in HISTORY if isinstance(e, CarePlan.DoseChanged)]
         assert changes[0].warnings
         assert changes[1].taper_step == 1
@@ -338,11 +353,52 @@ V1_STATES: dict[str, dict[str, Any]] = {
         "subject_id": V1_PRESCRIPTION,
         "reason": "wrong patient",
     },
+    "FollowUpCompleted": {
+        **_envelope(6),
+        "follow_up_id": "7d7c6f0e-1c1a-4f57-8d55-6c9a3e2b1f10",
+        "modality": "telehealth",
+        "measurements": [_tagged("measurement", {"instrument": "PHQ-9", "total": 11})],
+        "side_effects": ["nausea"],
+        "adherence": None,
+    },
+    "MeasurementRecorded": {
+        **_envelope(7),
+        "measurement_id": "0f5e2b8c-52d6-4c43-9f0e-2b3f8d1a6c77",
+        "instrument": "PHQ-9",
+        "total": 3,
+        "items": [0, 1, 0, 0, 1, 0, 0, 0, 1],
+        "band": "minimal",
+        "urgent": True,
+    },
+    "ClinicalCheckRecorded": {
+        **_envelope(8),
+        "check_id": "b7e0c9f1-43a8-4d0e-93f5-0d6f2f3a9e12",
+        "check": "rash_check",
+        "present": True,
+        "note": None,
+        "urgent": [
+            _tagged(
+                "finding",
+                {
+                    "code": "lamotrigine.rash",
+                    "severity": "warn",
+                    "message": "rash check positive: assess today.",
+                    "source": "Lamictal label, boxed warning",
+                },
+            )
+        ],
+    },
 }
 # What each upcaster sets: the v2 fields and their defaults.
 UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
     "CarePlanOpened": {"birth_date": None},
-    "EvaluationRecorded": {"conditions": [], "resolved_conditions": [], "weight_kg": None},
+    "EvaluationRecorded": {
+        "conditions": [],
+        "resolved_conditions": [],
+        "weight_kg": None,
+        "birth_date": None,
+        "allergy_codes": [],
+    },
     "MedicationPrescribed": {
         "refills": 0,
         "warnings": [],
@@ -353,6 +409,9 @@ UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
     "DoseChanged": {"warnings": [], "taper_step": None},
     "MedicationDiscontinued": {"reason_code": "other", "warnings": []},
     "EntryMarkedInError": {"restores": {}},
+    "FollowUpCompleted": {"findings": []},
+    "MeasurementRecorded": {"findings": []},
+    "ClinicalCheckRecorded": {},  # it adds no field: it says "urgent" of its findings
 }
 V1_ORDER = [
     "CarePlanOpened",
@@ -382,12 +441,22 @@ class TestEventsStoredByTheFirstRelease:
     def test_every_versioned_class_has_a_v1_state_and_its_defaults(self) -> None:
         assert set(V1_STATES) == set(UPCAST_DEFAULTS) == set(VERSIONED)
         for name in VERSIONED:
-            expected = 3 if name in V2_STATES else 2
+            expected = 4 if name in V3_STATES else 3 if name in V2_STATES else 2
             assert EVENT_CLASSES[name].class_version == expected, f"{name}: add its state here"
+
+    def test_a_v1_urgent_check_says_urgent_of_its_finding(self) -> None:
+        event = APP.mapper.to_domain_event(stored_v1("ClinicalCheckRecorded", uuid4(), 9))
+        assert [(f.code, f.severity) for f in event.urgent] == [("lamotrigine.rash", "urgent")]
+
+    def test_a_v1_visit_keeps_its_totals_without_item_scores(self) -> None:
+        event = APP.mapper.to_domain_event(stored_v1("FollowUpCompleted", uuid4(), 7))
+        (measurement,) = event.measurements
+        assert (measurement.instrument, measurement.total, measurement.items) == ("PHQ-9", 11, ())
 
     @pytest.mark.parametrize("name", VERSIONED)
     def test_a_v1_event_loads_with_the_new_fields_defaulted(self, name: str) -> None:
         plan_id = uuid4()
+        order = [*V1_ORDER, "FollowUpCompleted", "MeasurementRecorded", "ClinicalCheckRecorded"]
         stored = stored_v1(name, plan_id, 1)
         assert b"class_version" not in stored.state
         event = APP.mapper.to_domain_event(stored)
@@ -398,7 +467,7 @@ class TestEventsStoredByTheFirstRelease:
         assert set(vars(event)) == set(vars(SAMPLES[name]))
         assert (event.originator_id, event.originator_version) == (plan_id, 1)
         assert event.actor == Actor("dr-ada", "prescriber", name="Dr Ada")
-        assert event.occurred_at == V1_TIME + timedelta(minutes=V1_ORDER.index(name))
+        assert event.occurred_at == V1_TIME + timedelta(minutes=order.index(name))
 
     def test_the_present_fields_of_a_v1_event_keep_their_values(self) -> None:
         prescribed = APP.mapper.to_domain_event(stored_v1("MedicationPrescribed", uuid4(), 3))
@@ -493,6 +562,36 @@ UPCAST_V3_DEFAULTS: dict[str, dict[str, Any]] = {
     "EvaluationRecorded": {"resolved_conditions": [], "weight_kg": None},
     "MedicationPrescribed": {"form": None, "indication_code": None, "setting": "outpatient"},
 }
+
+
+V3_STATES: dict[str, dict[str, Any]] = {
+    "EvaluationRecorded": {
+        **V2_STATES["EvaluationRecorded"],
+        "resolved_conditions": [],
+        "weight_kg": Decimal("70"),
+        "class_version": 3,
+    },
+}
+UPCAST_V4_DEFAULTS: dict[str, dict[str, Any]] = {
+    "EvaluationRecorded": {"birth_date": None, "allergy_codes": []},
+}
+
+
+class TestEventsStoredByTheThirdRelease:
+    @pytest.mark.parametrize("name", sorted(V3_STATES))
+    def test_a_v3_event_loads_with_the_v4_fields_defaulted(self, name: str) -> None:
+        stored = StoredEvent(
+            originator_id=uuid4(),
+            originator_version=2,
+            topic=f"domain.care_plan:CarePlan.{name}",
+            state=APP.mapper.transcoder.encode(V3_STATES[name]),
+        )
+        event = APP.mapper.to_domain_event(stored)
+        assert set(vars(event)) == set(vars(SAMPLES[name]))
+        added = UPCAST_V4_DEFAULTS[name]
+        assert {field: getattr(event, field) for field in added} == added
+        assert event.weight_kg == Decimal("70")
+        assert event.diagnoses == [Diagnosis("F32.1", "MDD, moderate")]  # ICD-10-CM by default
 
 
 class TestEventsStoredByTheSecondRelease:
