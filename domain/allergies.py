@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from domain.formulary import CLASSES, Drug, Formulary, OtherDrug
+from domain.drug_vocabulary import CLASSES
+from domain.formulary import Drug, Formulary, OtherDrug
 from domain.safety import Finding, sentence
 
 ALLERGY_SOURCE = (

@@ -30,6 +30,7 @@ from domain.prescribing import Prescribing, Prescription
 from domain.record_keeping import RecordKeeping
 from domain.review import Reviewing
 from domain.safety import Finding
+from domain.stopping import Stopping
 from domain.switching import Switching
 from domain.terminology import DiagnosisCodes, coded
 from domain.values import Actor, CommandContext, Diagnosis, Evaluation, require_text
@@ -39,6 +40,7 @@ class CarePlan(
     Checks,
     Reviewing,
     Switching,
+    Stopping,
     Prescribing,
     RequiredMonitoring,
     FollowUps,

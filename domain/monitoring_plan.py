@@ -91,7 +91,7 @@ def overdue_before_increase(
         Finding(
             "monitoring.overdue_before_increase",
             "warn",
-            f"The {test.replace('_', ' ')} for {drug.name} due {overdue[0].due_on} has no "
+            f"The {test.replace('_', ' ')} due {overdue[0].due_on} for {drug.name} has no "
             "result; check it before raising the dose.",
             drug.source("monitoring"),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
@@ -17,16 +17,14 @@ from domain import (
     safety,
     schedules,
     scope,
-    taper_rules,
 )
 from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
 from domain.follow_ups import FollowUp
-from domain.formulary import Drug, Formulary, OtherDrug, default_formulary
+from domain.formulary import Drug, Formulary, OtherDrug
 from domain.plan_part import PlanEvent, PlanPart
 from domain.regulations import Regulations, default_regulations
 from domain.safety import Finding
 from domain.values import (
-    DISCONTINUATION_REASONS,
     FREQUENCIES,
     ROUTES,
     Actor,
@@ -171,30 +169,6 @@ class Prescribing(PlanPart):
             # stays put to the prescriber.
             rx.raised = {key for key in rx.raised if not key[0].startswith("dose.")}
             rx.raised |= {(f.code, f.message) for f in self.warnings}
-
-    class MedicationDiscontinued(PlanEvent):
-        class_version = 2
-        prescription_id: str
-        drug: str
-        reason_code: str
-        reason: str
-        warnings: list[Finding]
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """v2 codes the reason (FHIR statusReason) and keeps the warnings shown."""
-            state["reason_code"] = "other"
-            state["warnings"] = []
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
-            rx = aggregate.prescriptions[self.prescription_id]
-            rx.status = "discontinued"
-            rx.ended_at = self.occurred_at
-            rx.end_reason_code = self.reason_code
-            rx.end_reason = self.reason
-            rx.last_changed_at = self.occurred_at
-            rx.last_changed_by = self.actor
 
     class SafetyWarningAcknowledged(PlanEvent):
         subject_id: str
@@ -349,75 +323,6 @@ class Prescribing(PlanPart):
         )
         self._acknowledge(subject_id, {code: justification}, ctx)
 
-    def discontinue(
-        self,
-        prescription_id: str,
-        reason: str,
-        ctx: CommandContext,
-        *,
-        reason_code: str = "other",
-        formulary: Formulary | None = None,
-        acknowledgements: Mapping[str, str] | None = None,
-        replaced_by_switch: bool = False,
-    ) -> list[Finding]:
-        """Stop a medication, with a coded reason. A drug that needs a taper is stopped
-        through one (judged by where the taper really is); an abrupt stop is allowed for
-        an adverse reaction or a real switch, with a warning to acknowledge.
-        """
-        rx = self.prescription(prescription_id)
-        reason = require_text(reason, "discontinuation.reason_required", "Reason for stopping")
-        require_choice(
-            reason_code, DISCONTINUATION_REASONS, "discontinuation.unknown_reason", "reason"
-        )
-        formulary = formulary or default_formulary()
-        drug = formulary.drugs.get(rx.drug)
-        replaced = replaced_by_switch or (
-            reason_code == "switched"
-            and self._replacement_started(rx, drug, ctx.occurred_at, formulary)
-        )
-        warnings = safety.refuse_blocking(
-            safety.prescription_must_be_active(rx)
-            + taper_rules.stop_needs_taper(
-                drug,
-                safety.daily_amount(rx.dose.amount, rx.frequency),
-                rx.taper if rx.status == "tapering" else [],
-                rx.taper_steps_taken,
-                reason_code,
-                ctx.occurred_at.date(),
-                replaced=replaced,
-            )
-        )
-        self._record_checked(
-            self.MedicationDiscontinued,
-            ctx,
-            warnings,
-            acknowledgements,
-            prescription_id=prescription_id,
-            drug=rx.drug,
-            reason_code=reason_code,
-            reason=reason,
-        )
-        return warnings
-
-    def _replacement_started(
-        self, rx: Prescription, drug: Drug | None, at: datetime, formulary: Formulary
-    ) -> bool:
-        """Was another drug for the same use (the same indication, or the same kind of
-        drug) started in this plan within the switch window before this stop?"""
-        window = timedelta(days=taper_rules.SWITCH_WINDOW_DAYS)
-        for other in self.prescriptions.values():
-            if other is rx or other.status == "entered_in_error" or other.drug == rx.drug:
-                continue
-            if not at - window <= other.started_at <= at:
-                continue
-            other_drug = formulary.drugs.get(other.drug)
-            same_use = _same_text(other.indication, rx.indication) or (
-                drug is not None and other_drug is not None and other_drug.area == drug.area
-            )
-            if same_use:
-                return True
-        return False
-
     @property
     def active_prescriptions(self) -> list[Prescription]:
         return [rx for rx in self.prescriptions.values() if rx.is_active]
@@ -466,7 +371,8 @@ class Prescribing(PlanPart):
     def _require_unit(drug: Drug, dose: Dose) -> None:
         if dose.unit != drug.unit:
             raise InvalidValue(
-                "dose.unit_mismatch", f"{drug.name} is dosed in {drug.unit}, not {dose.unit}."
+                "dose.unit_mismatch",
+                f"{safety.sentence(drug.name)} is dosed in {drug.unit}, not {dose.unit}.",
             )
 
     def _dose_rules(
@@ -611,15 +517,11 @@ def _taper_step_taken(rx: Prescription, dose: Dose) -> tuple[int | None, list[Fi
         Finding(
             "taper.off_plan",
             "warn",
-            f"{rx.drug} is tapering; {dose} is not the next planned step"
+            f"{safety.sentence(rx.drug)} is tapering; {dose} is not the next planned step"
             + (f" ({step.dose} from {step.starts_on})." if step else " (the plan is complete)."),
-            "Careplan workflow: a taper is a plan of dated steps (CLINICAL.md)",
+            "Careplan workflow rule: a taper is a plan of dated steps, each taken as a dose change",
         )
     ]
-
-
-def _same_text(first: str, second: str) -> bool:
-    return " ".join(first.lower().split()) == " ".join(second.lower().split())
 
 
 def _age(birth_date: date | None, at: datetime) -> int | None:

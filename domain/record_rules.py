@@ -14,7 +14,7 @@ from typing import Any
 from domain.errors import InvalidValue, NotFound, RuleViolation
 from domain.values import Actor
 
-# Therapy is coordinated alongside medication (CLINICAL.md, who prescribes).
+# Therapy is coordinated alongside medication (APA practice guidelines: combined treatment).
 THERAPIES = frozenset({"cbt", "dbt", "ipt", "emdr", "family_therapy", "group_therapy", "other"})
 REFERRAL_URGENCIES = frozenset({"routine", "soon", "urgent"})
 
@@ -32,7 +32,7 @@ CARE_TEAM_ROLES = frozenset(
     }
 )
 CARE_TEAM_CHANGES = frozenset({"joined", "left"})
-# A physician assistant works under a named supervising psychiatrist (CLINICAL.md).
+# A physician assistant works under a named supervising psychiatrist (state PA practice acts).
 SUPERVISED_ROLES = frozenset({"physician_assistant"})
 
 CLOSURE_REASONS = frozenset(
@@ -81,6 +81,20 @@ def subject_of(event: Any) -> str | None:
             value = getattr(event, field.name)
             return value if isinstance(value, str) else None
     return None
+
+
+def one_open_plan(patient_id: str, open_plans: Collection[str]) -> None:
+    """A patient has one open plan: a second would split their medications, and the
+    safety rules would judge each half alone."""
+    if open_plans:
+        which = ", ".join(sorted(open_plans))
+        raise RuleViolation(
+            "care_plan.already_open",
+            f"Patient {patient_id} already has an open care plan ({which}); continue it, "
+            "or close it before opening another.",
+            "Careplan workflow rule: one open plan per patient, so every rule judges all of "
+            "the patient's medications together",
+        )
 
 
 def plan_must_be_open(status: str, plan_id: object) -> None:

@@ -202,7 +202,7 @@ def dose_within_maximum(
         Finding(
             "dose.above_maximum",
             "block",
-            f"{drug.name} {_mg(daily)} exceeds the maximum of {_mg(limit)} ({why}).",
+            f"{sentence(drug.name)} {_mg(daily)} exceeds the maximum of {_mg(limit)} ({why}).",
             drug.source("dosing"),
         )
     ]
@@ -264,7 +264,7 @@ def single_dose_within_maximum(
         Finding(
             "dose.single_above_maximum",
             "warn",
-            f"{drug.name} {format(amount.normalize(), 'f')} mg taken at once "
+            f"{sentence(drug.name)} {format(amount.normalize(), 'f')} mg taken at once "
             f"({frequency.replace('_', ' ')}) exceeds the daily maximum of {_mg(limit)} "
             f"({why}); confirm the form is made for it.",
             drug.source("dosing"),
@@ -283,7 +283,7 @@ def start_low(drug: Drug, daily: Decimal) -> list[Finding]:
         Finding(
             "dose.above_usual_start",
             "warn",
-            f"{drug.name} starts at {_mg(daily)}; the usual start is {_mg(usual)}.",
+            f"{sentence(drug.name)} starts at {_mg(daily)}; the usual start is {_mg(usual)}.",
             drug.source("dosing"),
         )
     ]
@@ -302,7 +302,8 @@ def titration_step(
             Finding(
                 "dose.step_above_usual",
                 "warn",
-                f"{drug.name} rises by {_mg(increase)}; the usual step is {_mg(drug.usual_step)}.",
+                f"{sentence(drug.name)} rises by {_mg(increase)}; the usual step is "
+                f"{_mg(drug.usual_step)}.",
                 drug.source("dosing"),
             )
         )
@@ -312,7 +313,7 @@ def titration_step(
             Finding(
                 "dose.increase_too_soon",
                 "warn",
-                f"{drug.name} was last changed {days_since_change} days ago; "
+                f"{sentence(drug.name)} was last changed {days_since_change} days ago; "
                 f"allow at least {minimum} days between increases.",
                 drug.source("dosing"),
             )

@@ -4,7 +4,7 @@ Totals outside an instrument's range are refused: a PHQ-9 of 30 is a typing
 error, and stored once it would poison every outcome trend built on it. Item
 scores are kept when the instrument's licence allows it (PHQ-9, GAD-7, PCL-5,
 AIMS); copyrighted ones (C-SSRS, ASRS, MDQ) are stored as totals only
-(CLINICAL.md, scales). Response and remission are computed, never stored.
+(each scale's licence terms). Response and remission are computed, never stored.
 """
 
 from __future__ import annotations

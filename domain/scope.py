@@ -1,9 +1,9 @@
 """Who may prescribe what, and how: professional scope and controlled substances.
 
-CLINICAL.md: a physician assistant prescribes under a named supervising
-psychiatrist; primary care usually keeps to simpler, stable cases; Schedule II
-cannot be refilled; telehealth prescribing of controlled substances without an
-in-person evaluation follows the DEA rule, held as data with its end date.
+A physician assistant prescribes under a named supervising psychiatrist;
+primary care usually keeps to simpler, stable cases; Schedule II cannot be
+refilled; telehealth prescribing of controlled substances without an in-person
+evaluation follows the DEA rule, held as data with its end date.
 """
 
 from __future__ import annotations
@@ -13,11 +13,20 @@ from datetime import datetime
 
 from domain.formulary import Drug
 from domain.regulations import Regulations
-from domain.safety import Finding
+from domain.safety import Finding, sentence
 from domain.values import Actor
 
 SPECIALIST_DRUGS = frozenset({"clozapine", "lithium"})
-SCOPE_SOURCE = "CLINICAL.md: who prescribes (psychiatry, NP, PA under supervision, primary care)"
+SUPERVISION_SOURCE = (
+    "State physician assistant practice acts and medical board rules: a PA prescribes under "
+    "a supervision or collaboration agreement naming the physician (AAPA, 2024 summary)"
+)
+SPECIALIST_SOURCE = (
+    "Clozapine US prescribing information, section 5 (severe neutropenia: ANC monitoring); "
+    "lithium carbonate US prescribing information, boxed warning (toxicity: serum levels); "
+    "APA Practice Guideline for the Treatment of Patients With Schizophrenia, 3rd ed., 2020 "
+    "(clozapine in treatment-resistant schizophrenia)"
+)
 
 
 def prescriber_scope(actor: Actor, drug: Drug) -> list[Finding]:
@@ -26,9 +35,9 @@ def prescriber_scope(actor: Actor, drug: Drug) -> list[Finding]:
             Finding(
                 "prescriber.supervisor_required",
                 "block",
-                "A physician assistant prescribes under a named supervising psychiatrist "
-                "(supervisor_id in the token).",
-                SCOPE_SOURCE,
+                "A physician assistant prescribes under a named supervising psychiatrist; "
+                "the token must carry the supervisor's id.",
+                SUPERVISION_SOURCE,
             )
         ]
     if actor.profession == "primary_care" and drug.name in SPECIALIST_DRUGS:
@@ -36,8 +45,8 @@ def prescriber_scope(actor: Actor, drug: Drug) -> list[Finding]:
             Finding(
                 "prescriber.specialist_drug",
                 "warn",
-                f"{drug.name} is usually started by psychiatry; consider a referral.",
-                SCOPE_SOURCE,
+                f"{sentence(drug.name)} is usually started by psychiatry; consider a referral.",
+                SPECIALIST_SOURCE,
             )
         ]
     return []
@@ -51,7 +60,8 @@ def refills_allowed(drug: Drug, refills: int, regulations: Regulations) -> list[
         Finding(
             "controlled.refills_exceeded",
             "block",
-            f"{drug.name} is Schedule {drug.schedule}: at most {limit.max_refills} refills.",
+            f"{sentence(drug.name)} is Schedule {drug.schedule}: at most "
+            f"{limit.max_refills} refills.",
             limit.source,
         )
     ]
@@ -72,7 +82,8 @@ def telemedicine(
             Finding(
                 "controlled.telemedicine_flexibility",
                 "warn",
-                f"{drug.name} (Schedule {drug.schedule}) without an in-person evaluation relies "
+                f"{sentence(drug.name)} (Schedule {drug.schedule}) without an in-person "
+                "evaluation relies "
                 f"on the temporary telemedicine flexibility, which ends {flexibility.until}.",
                 flexibility.source,
             )
@@ -81,7 +92,8 @@ def telemedicine(
         Finding(
             "controlled.in_person_evaluation_required",
             "block",
-            f"{drug.name} (Schedule {drug.schedule}) needs an in-person evaluation first.",
+            f"{sentence(drug.name)} (Schedule {drug.schedule}) needs an in-person evaluation "
+            "first.",
             flexibility.source if flexibility else "Ryan Haight Act, 21 U.S.C. 829(e)",
         )
     ]

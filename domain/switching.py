@@ -190,7 +190,7 @@ class Switching(PlanPart):
         if ctx.occurred_at < old.ended_at + timedelta(days=washout_days):
             raise RuleViolation(
                 "switch.washout_incomplete",
-                f"{old.drug} stopped on {old.ended_at.date()}; the {washout_days}-day "
+                f"{sentence(old.drug)} stopped on {old.ended_at.date()}; the {washout_days}-day "
                 "washout has not passed.",
             )
 

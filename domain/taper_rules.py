@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from domain.errors import InvalidValue
 from domain.formulary import Drug
-from domain.safety import Finding, daily_amount
+from domain.safety import Finding, daily_amount, sentence
 from domain.values import Dose, TaperStep
 
 BENZODIAZEPINE_GUIDELINE = (
@@ -70,7 +70,7 @@ def stop_needs_taper(
         Finding(
             "discontinuation.taper_required",
             severity,
-            f"{not_a_switch}{drug.name[:1].upper() + drug.name[1:]} is taken at {where}: "
+            f"{not_a_switch}{sentence(drug.name)} is taken at {where}: "
             f"stopping now is an abrupt stop{stop_from}. {drug.taper}",
             drug.source("taper"),
         )

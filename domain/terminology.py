@@ -64,6 +64,21 @@ def _coded(diagnosis: Diagnosis, codes: DiagnosisCodes) -> Diagnosis:
     return replace(diagnosis, code=canonical)
 
 
+def display_of(code: str, system: str, codes: DiagnosisCodes) -> str:
+    """The code set's own description, for a diagnosis sent without display text."""
+    if system != ICD10CM:
+        raise InvalidValue(
+            "diagnosis.display_required",
+            "A SNOMED CT diagnosis needs its display text (the release is not held here).",
+        )
+    canonical = codes.canonical(code)
+    if canonical is None:
+        raise InvalidValue(
+            "diagnosis.unknown_code", f"{code!r} is not an ICD-10-CM code ({codes.release})."
+        )
+    return codes.display(canonical)
+
+
 def is_sctid(code: str) -> bool:
     """A SNOMED CT concept id: 6-18 digits, partition 00 or 10, Verhoeff-checked."""
     return bool(_SCTID.match(code)) and code[-3:-1] in ("00", "10") and _verhoeff(code)

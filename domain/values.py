@@ -192,7 +192,7 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """What the prescriber learned before deciding on treatment (CLINICAL.md, step 1)."""
+    """What the prescriber learned before deciding on treatment (the evaluation comes first)."""
 
     kind: str
     modality: str

@@ -18,6 +18,15 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper
 from projections.store import ViewStore
 
 
+class ViewsBehind(Exception):
+    """A view a rule reads is behind the log and did not catch up in time (HTTP 503):
+    no rule is judged on what may be stale."""
+
+    def __init__(self, view: str) -> None:
+        super().__init__(f"The {view} view is behind the event log; try again shortly.")
+        self.view = view
+
+
 @dataclass(frozen=True)
 class Lag:
     position: int

@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS {worklist_checks} (
     PRIMARY KEY (care_plan_id, version, item)
 )"""
 INDEXES = (
+    # "Which plans does this patient have?" (one open at a time, GET /v1/care-plans).
+    "CREATE INDEX IF NOT EXISTS {worklist_plans}_by_patient ON {worklist_plans} (patient_id)",
     # The daily list reads follow-ups by status and date, for everyone or for one
     # prescriber: the status leads (two values), the date is a range after it.
     # The index ends in the list's whole sort key, so a page after a cursor starts
@@ -306,6 +308,16 @@ AFTER = {
     ("m", "monitoring"): "AND (m.due_on, m.care_plan_id, m.version, m.item) "
     "> (%(a_due)s, %(a_plan)s, %(a_version)s, %(a_item)s)",
 }
+
+
+def plans_of_patient(store: ViewStore, patient_id: str) -> list[dict[str, Any]]:
+    """A patient's plans, open ones first, each with its status."""
+    with store.reading() as sql:
+        return sql.execute(
+            "SELECT care_plan_id, patient_id, status FROM worklist_plans "
+            "WHERE patient_id = %(patient)s ORDER BY status DESC, care_plan_id",
+            {"patient": patient_id},
+        ).fetchall()
 
 
 def worklist(store: ViewStore, query: WorklistQuery) -> tuple[list[dict[str, Any]], bool]:

@@ -22,13 +22,14 @@ import structlog
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from domain import record_rules
 from domain.care_plan import CarePlan, care_plan_id
 from domain.errors import CarePlanNotFound, ConcurrentUpdate, StaleVersion
 from domain.formulary import Formulary, load_formulary
 from domain.regulations import Regulations, default_regulations
 from domain.safety import Finding
 from domain.scales import MeasurementGiven
-from domain.terminology import DiagnosisCodes
+from domain.terminology import DiagnosisCodes, display_of
 from domain.values import (
     CommandContext,
     Dose,
@@ -110,6 +111,7 @@ class CarePlans(Application[UUID]):
         self._snapshot_taker = SnapshotTaker(self._take_snapshot)
         self._locks_guard = threading.Lock()
         self._plan_locks: dict[UUID, threading.Lock] = {}
+        self._patient_locks = [threading.Lock() for _ in range(64)]
         #: Concurrent commands share a transaction (services/group_commit.py); None
         #: runs each alone, as a second process writing the same store always may.
         self.group_commit: GroupCommit | None = GroupCommit(self)
@@ -127,6 +129,9 @@ class CarePlans(Application[UUID]):
     #: its events; bootstrap uses it to make the write visible in the views before
     #: the caller hears "done".
     after_commit: Callable[[CommandResult], None] | None = None
+    #: The ids of a patient's open plans, as the views know them (bootstrap sets it);
+    #: None: nothing to check against (a bare application in a unit test).
+    open_plans_of: Callable[[str], list[str]] | None = None
     #: The views' work for events about to be stored, done inside their own
     #: transaction (bootstrap sets it when this process runs the views).
     views_with_the_events: Callable[[Sequence[CarePlan.Event]], WithTheEvents] | None = None
@@ -140,8 +145,25 @@ class CarePlans(Application[UUID]):
     def open_care_plan(
         self, patient_id: str, ctx: CommandContext, birth_date: date | None = None
     ) -> CommandResult:
+        """Open a plan, unless the patient has one open already (care_plan.already_open)."""
         plan = CarePlan.open(patient_id, ctx, birth_date)
-        return off_the_loop(self._commit, plan)
+        return off_the_loop(self._open, plan)
+
+    def _open(self, plan: CarePlan) -> CommandResult:
+        # One opening per patient at a time in this process, so two requests cannot
+        # both find no open plan; the check reads the views (bootstrap wires it).
+        with self._patient_lock(plan.patient_id):
+            if self.open_plans_of is not None:
+                record_rules.one_open_plan(plan.patient_id, self.open_plans_of(plan.patient_id))
+            return self._commit(plan)
+
+    def _patient_lock(self, patient_id: str) -> threading.Lock:
+        """One of a fixed stripe of locks: bounded memory, however many patients."""
+        return self._patient_locks[hash(patient_id) % len(self._patient_locks)]
+
+    def diagnosis_display(self, code: str, system: str) -> str:
+        """The code set's description of a diagnosis sent without display text."""
+        return display_of(code, system, self.diagnosis_codes)
 
     def record_evaluation(
         self, plan_id: UUID | str, evaluation: Evaluation, ctx: CommandContext

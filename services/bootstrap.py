@@ -24,6 +24,7 @@ from domain.formulary import load_formulary
 from domain.regulations import load_regulations
 from projections.audit_trail import AuditTrail
 from projections.current_medications import CurrentMedications
+from projections.lag import ViewsBehind
 from projections.notifier import LogNotifier
 from projections.outcomes import Outcomes
 from projections.runner import ProjectionFollower
@@ -31,7 +32,7 @@ from projections.store import ViewStore
 from projections.timeline import MedicationTimeline
 from projections.together import WithTheWrite, catch_up_together
 from projections.versions import PlanVersions
-from projections.worklist import Worklist
+from projections.worklist import Worklist, plans_of_patient
 from services.application import CarePlans, CommandResult
 from services.idempotency import IdempotencyKeys
 from services.on_the_loop import refuse_blocking
@@ -95,6 +96,22 @@ class Careplan:
                 self.followers[name].catch_up()
             except Exception:
                 log.exception("projection.failed", projection=name)
+
+    def plans_of_patient(self, patient_id: str) -> list[dict[str, Any]]:
+        """A patient's plans as the worklist view knows them, brought up to the log's
+        head first: a plan another process opened a moment ago counts too."""
+        worklist = self.followers[Worklist.name]
+        head = self.app.recorder.max_notification_id() or 0
+        if self.runs_projections:
+            worklist.catch_up()
+        elif not worklist.wait_for(head, self.settings.read_your_writes_timeout_seconds):
+            raise ViewsBehind(Worklist.name)
+        return plans_of_patient(self.views, patient_id)
+
+    def open_plans_of(self, patient_id: str) -> list[str]:
+        return [
+            p["care_plan_id"] for p in self.plans_of_patient(patient_id) if p["status"] == "open"
+        ]
 
     def write_views(self, events: Sequence[Any]) -> WithTheWrite:
         """The views, to be written inside the events' own transaction
@@ -189,6 +206,7 @@ def bootstrap(settings: Settings | None = None) -> Careplan:
         settings=settings, app=app, views=views, followers=followers, idempotency=keys
     )
     app.after_commit = careplan.make_visible
+    app.open_plans_of = careplan.open_plans_of
     if careplan.runs_projections:
         app.views_with_the_events = careplan.write_views
     return careplan

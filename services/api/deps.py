@@ -91,6 +91,9 @@ class Permitted(BearerCaller):
         self.roles = PERMISSIONS[action]
 
     async def __call__(self, request: Request) -> Actor:  # type: ignore[override]
+        return (await self.permitted(request)).actor
+
+    async def permitted(self, request: Request) -> Caller:
         caller = await super().__call__(request)
         actor = caller.actor
         if actor.role not in self.roles:
@@ -106,7 +109,14 @@ class Permitted(BearerCaller):
             raise ApiError(
                 403, "auth.not_on_care_team", "Name a care_plan_id of a care team you are on."
             )
-        return actor
+        return caller
+
+
+class PermittedCaller(Permitted):
+    """The caller itself (with their care teams), for lists that filter by care team."""
+
+    async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        return await self.permitted(request)
 
 
 def allowed(action: str) -> Callable[..., Awaitable[Actor]]:

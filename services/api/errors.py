@@ -22,6 +22,7 @@ from domain.errors import (
     RuleViolation,
     StaleVersion,
 )
+from projections.lag import ViewsBehind
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +115,11 @@ async def http_error(request: Request, error: Exception) -> JSONResponse:
     return problem(error.status_code, code, str(error.detail), headers=error.headers)
 
 
+async def views_behind(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, ViewsBehind)
+    return problem(503, "views.behind", str(error), headers={"Retry-After": "1"})
+
+
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("request.failed", path=request.url.path)
     return problem(500, "internal.error", "An unexpected error occurred; it has been logged.")
@@ -124,4 +130,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(ViewsBehind, views_behind)
     app.add_exception_handler(Exception, unexpected_error)

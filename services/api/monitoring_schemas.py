@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -87,10 +87,30 @@ class RecordLabResult(Command):
 
 
 class UrgentFinding(BaseModel):
+    """Needs action today (self-harm, a critical value): not acknowledged, acted on."""
+
+    code: str
+    severity: Literal["urgent"]
+    message: str
+    source: str
+
+
+class NoticeOut(BaseModel):
+    """What could not be judged (a PHQ-9 item 9 unknown, an allergy not coded): said,
+    never silent, and waiting for nothing but the missing fact."""
+
     code: str
     severity: Literal["warn"]
     message: str
     source: str
+
+
+def urgent_and_notices(findings: list[Any]) -> dict[str, Any]:
+    """A scale's findings as the two lists every answer that records one carries."""
+    return {
+        "urgent": [UrgentFinding(**vars(f)) for f in findings if f.severity == "urgent"],
+        "warnings": [NoticeOut(**vars(f)) for f in findings if f.severity != "urgent"],
+    }
 
 
 class RecordCheck(Command):
@@ -114,6 +134,19 @@ class MeasurementRecordedOut(BaseModel):
     measurement_id: str
     version: int
     urgent: list[UrgentFinding] = Field(description="Findings that need attention today.")
+    warnings: list[NoticeOut] = Field(
+        description="What could not be judged: a PHQ-9 given as a total leaves item 9 unknown."
+    )
+
+
+class FollowUpCompletedOut(BaseModel):
+    version: int
+    urgent: list[UrgentFinding] = Field(
+        description="What the visit's scales raised that needs action today (PHQ-9 item 9)."
+    )
+    warnings: list[NoticeOut] = Field(
+        description="What could not be judged: a PHQ-9 given as a total leaves item 9 unknown."
+    )
 
 
 class LabResultRecordedOut(BaseModel):

@@ -40,6 +40,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     412: _problem("If-Match names a version the plan has moved past."),
     413: _problem("The request body is too large."),
     422: _problem("The request does not match the schema, or a value is meaningless."),
+    503: _problem("A view a rule reads is behind the event log (views.behind): retry shortly."),
 }
 
 

@@ -81,8 +81,16 @@ class FollowUpIn(Strict):
 
 
 class DiagnosisIn(Strict):
-    code: ShortText
-    display: ShortText
+    """A diagnosis coded in ICD-10-CM (the default) or SNOMED CT; an ICD-10-CM code
+    unknown to the code set is refused (422 ``diagnosis.unknown_code``)."""
+
+    code: ShortText = Field(examples=["F32.1"])
+    display: ShortText | None = Field(
+        default=None, description="Left out: the ICD-10-CM code set's own description."
+    )
+    system: Literal["http://hl7.org/fhir/sid/icd-10-cm", "http://snomed.info/sct"] = (
+        "http://hl7.org/fhir/sid/icd-10-cm"
+    )
 
 
 class OpenCarePlan(Command):
@@ -143,6 +151,10 @@ class RecordEvaluation(Command):
         default_factory=list,
         description="Conditions recorded earlier that have ended (e.g. a pregnancy).",
         max_length=20,
+    )
+    birth_date: date | None = Field(
+        default=None,
+        description="The birth date, if the plan was opened without one (age rules need it).",
     )
 
 
@@ -294,8 +306,16 @@ class ScheduleFollowUp(Command, FollowUpIn):
 
 
 class MeasurementIn(Strict):
+    """A rating scale taken at the visit: its total, its item scores, or both (they
+    must agree); item scores wherever the instrument's licence allows them."""
+
     instrument: ShortText = Field(examples=["PHQ-9"])
-    total: int = Field(ge=0, le=1000)
+    total: int | None = Field(default=None, ge=0, le=1000, description="Or give the items.")
+    items: list[Annotated[int, Field(ge=0, le=10)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Item scores in form order (PHQ-9 item 9: thoughts of self-harm).",
+    )
 
 
 class CompleteFollowUp(Command):
@@ -311,6 +331,18 @@ class FindingOut(BaseModel):
     message: str
     source: str
     acknowledged: bool
+
+
+class PatientPlan(BaseModel):
+    care_plan_id: str
+    status: Literal["open", "closed"]
+
+
+class PatientPlans(BaseModel):
+    """A patient's plans: at most one open (``care_plan.already_open`` refuses a second)."""
+
+    patient_id: str
+    plans: list[PatientPlan]
 
 
 class Opened(BaseModel):
@@ -330,9 +362,20 @@ class FlaggedPrescription(BaseModel):
     warnings: list[FindingOut]
 
 
+class EvaluationNotice(BaseModel):
+    """What the evaluation could not code (an allergy no prescription can be checked
+    against): said, never silent."""
+
+    code: str
+    severity: Literal["warn"]
+    message: str
+    source: str
+
+
 class EvaluationRecordedOut(BaseModel):
     version: int
     flagged: list[FlaggedPrescription]
+    warnings: list[EvaluationNotice] = Field(default_factory=list)
 
 
 class Prescribed(BaseModel):

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import httpx
 
@@ -101,6 +102,14 @@ def completion(*measurements: tuple[str, Any], **overrides: Any) -> dict[str, An
 
 
 PLAN_OPENED_AT = f"{(datetime.now(UTC) - timedelta(days=60)).date()}T08:00:00Z"
+#: Plans are opened for a 40-year-old unless a test says otherwise: age rules then
+#: judge a known age (a plan without a birth date is tested on its own).
+BIRTH_DATE = "1985-06-15"
+
+
+def new_patient() -> str:
+    """A patient id of its own: a patient has one open plan at a time."""
+    return f"pt-{uuid4().hex[:12]}"
 
 
 class Api:
@@ -113,11 +122,18 @@ class Api:
     # -- commands -------------------------------------------------------------
 
     def open_plan(
-        self, patient_id: str = "patient-e2e", occurred_at: str | None = None, **kwargs: Any
+        self,
+        patient_id: str | None = None,
+        occurred_at: str | None = None,
+        birth_date: str | None = BIRTH_DATE,
+        **kwargs: Any,
     ) -> httpx.Response:
-        body = {"patient_id": patient_id}
+        """Open a plan; by default for a new patient (one open plan each), aged 40."""
+        body = {"patient_id": patient_id or new_patient()}
         if occurred_at is not None:
             body["occurred_at"] = occurred_at
+        if birth_date is not None:
+            body["birth_date"] = birth_date
         return self.http.post("/v1/care-plans", json=body, **kwargs)
 
     def evaluate(self, plan: str, body: Any = None, **kwargs: Any) -> httpx.Response:
@@ -136,15 +152,10 @@ class Api:
     def discontinue(
         self, plan: str, rx: str, reason: str = "generalised rash", **kwargs: Any
     ) -> httpx.Response:
-        """Stop at once for an adverse reaction (so no taper), acknowledging that."""
+        """Stop at once for an adverse reaction (sertraline 25 mg, the ready prescription,
+        is at the dose its label stops from: no taper is needed)."""
         path = f"/v1/care-plans/{plan}/prescriptions/{rx}/discontinuation"
-        body = {
-            "reason": reason,
-            "reason_code": "adverse_reaction",
-            "acknowledgements": [
-                {"code": "discontinuation.taper_required", "justification": "stop now: rash"}
-            ],
-        }
+        body = {"reason": reason, "reason_code": "adverse_reaction"}
         return self.http.post(path, json=body, **kwargs)
 
     def schedule(self, plan: str, body: Any = None, **kwargs: Any) -> httpx.Response:
@@ -198,7 +209,7 @@ class Api:
 
     # -- plans in a known state -----------------------------------------------
 
-    def ready_plan(self, patient_id: str = "patient-e2e") -> str:
+    def ready_plan(self, patient_id: str | None = None) -> str:
         """An opened plan (no evaluation yet), opened in clinical time two months ago.
 
         Backdated so that tests may record late entries: nothing in a plan can
@@ -209,14 +220,14 @@ class Api:
         plan_id: str = response.json()["care_plan_id"]
         return plan_id
 
-    def ready_evaluated_plan(self, patient_id: str = "patient-e2e") -> str:
+    def ready_evaluated_plan(self, patient_id: str | None = None) -> str:
         """An opened plan with an initial evaluation (two months ago): ready to prescribe."""
         plan = self.ready_plan(patient_id)
         response = self.evaluate(plan, evaluation(occurred_at=PLAN_OPENED_AT))
         assert response.status_code == 201, response.text
         return plan
 
-    def ready_prescription(self, patient_id: str = "patient-e2e") -> tuple[str, str, str]:
+    def ready_prescription(self, patient_id: str | None = None) -> tuple[str, str, str]:
         """(plan, prescription, follow-up): sertraline 25 mg with its pending follow-up."""
         plan = self.ready_evaluated_plan(patient_id)
         response = self.prescribe(plan)

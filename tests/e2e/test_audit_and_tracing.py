@@ -16,7 +16,7 @@ EVENTS_IN_COURSE = 7
 @pytest.fixture(scope="module")
 def course(prescriber: Api, clinician: Api) -> str:
     """A plan with seven events, three of them by the clinician."""
-    plan, rx, follow_up = prescriber.ready_prescription("patient-audit")  # versions 1-4
+    plan, rx, follow_up = prescriber.ready_prescription()  # versions 1-4
     assert prescriber.change_dose(plan, rx, dose_change(50)).status_code == 201  # 5
     assert clinician.schedule(plan).status_code == 201  # 6
     assert clinician.complete(plan, follow_up).status_code == 201  # 7
@@ -75,7 +75,7 @@ class TestAuditTrailPagination:
     def test_the_whole_trail_across_plans_walks_in_pages_without_gaps_or_repeats(
         self, auditor: Api, prescriber: Api, course: str
     ) -> None:
-        prescriber.ready_evaluated_plan("another-patient")
+        prescriber.ready_evaluated_plan()
         everything = auditor.audit(limit=500).json()["entries"]
         pages, _ = walk(auditor, limit=3)
         walked = [entry for page in pages for entry in page]
@@ -86,7 +86,7 @@ class TestAuditTrailPagination:
     def test_a_cursor_taken_earlier_still_leads_to_entries_added_since(
         self, auditor: Api, prescriber: Api
     ) -> None:
-        plan = prescriber.ready_evaluated_plan("patient-growing")
+        plan = prescriber.ready_evaluated_plan()
         first = auditor.audit(care_plan_id=plan, limit=1).json()
         assert prescriber.schedule(plan).status_code == 201
         rest, _ = walk(auditor, care_plan_id=plan, limit=1, cursor=first["next_cursor"])

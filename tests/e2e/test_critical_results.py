@@ -24,7 +24,7 @@ def test_a_toxic_lithium_level_is_urgent_and_a_high_one_is_not(
 ) -> None:
     plan = prescriber.ready_evaluated_plan()
     [urgent] = lab(clinician, plan, "1.8")["urgent"]
-    assert (urgent["code"], urgent["severity"]) == ("lab.critical", "warn")
+    assert (urgent["code"], urgent["severity"]) == ("lab.critical", "urgent")
     assert urgent["source"]
     assert lab(clinician, plan, "1.3")["urgent"] == []
 

@@ -245,7 +245,7 @@ class TestHistory:
         assert scheduled["data"]["follow_up_id"] == course.scheduled_follow_up
         assert scheduled["data"]["purpose"] == FOLLOW_UP_PURPOSE
         assert scheduled["data"]["prescription_id"] is None
-        assert done["data"]["measurements"] == [{"instrument": "PHQ-9", "total": 12}]
+        assert done["data"]["measurements"] == [{"instrument": "PHQ-9", "total": 12, "items": []}]
         assert done["data"]["side_effects"] == ["mild nausea"]
         assert stopped["data"]["reason"] == STOP_REASON
         assert stopped["data"]["reason_code"] == "adverse_reaction"

@@ -41,7 +41,7 @@ class Treated(NamedTuple):
 
 @pytest.fixture
 def treated(prescriber: Api) -> Treated:
-    return Treated(*prescriber.ready_prescription("patient-monitoring"))
+    return Treated(*prescriber.ready_prescription())
 
 
 def last_event(api: Api, plan: str) -> dict[str, Any]:
@@ -259,7 +259,7 @@ class TestMeasurements:
     ) -> None:
         body = created(measurement(clinician, treated.plan, items=PHQ9_SELF_HARM))
         (finding,) = body["urgent"]
-        assert (finding["code"], finding["severity"]) == ("measurement.self_harm_risk", "warn")
+        assert (finding["code"], finding["severity"]) == ("measurement.self_harm_risk", "urgent")
         assert "same day" in finding["message"]
         assert "Kroenke" in finding["source"]
         event = last_event(prescriber, treated.plan)
@@ -271,6 +271,7 @@ class TestMeasurements:
             "items": PHQ9_SELF_HARM,
             "band": "moderate",
             "urgent": True,
+            "findings": [finding],
         }
         assert last_summary(prescriber, treated.plan) == (
             "PHQ-9 12 (moderate); needs same-day attention"
@@ -387,7 +388,7 @@ SUCCEEDING = sorted(set(ACTIONS) - {"missed"})
 
 
 def test_a_closed_plan_takes_no_monitoring_and_stores_nothing(prescriber: Api) -> None:
-    plan, rx, follow_up = prescriber.ready_prescription("patient-monitoring-closed")
+    plan, rx, follow_up = prescriber.ready_prescription()
     created(prescriber.discontinue(plan, rx))
     close = prescriber.http.post(
         f"/v1/care-plans/{plan}/closure", json={"reason": "treatment_completed"}

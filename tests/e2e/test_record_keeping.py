@@ -32,7 +32,7 @@ class Treated(NamedTuple):
 
 @pytest.fixture
 def treated(prescriber: Api) -> Treated:
-    return Treated(*prescriber.ready_prescription("patient-record-keeping"))
+    return Treated(*prescriber.ready_prescription())
 
 
 # -- the calls a clinical app makes ---------------------------------------------

@@ -247,7 +247,7 @@ class TestNotFound:
     def test_a_prescription_of_another_plan_is_404_and_stores_nothing(
         self, prescriber: Api, treated: Treated
     ) -> None:
-        other = Treated(*prescriber.ready_prescription("another-patient"))
+        other = Treated(*prescriber.ready_prescription())
         with stores_nothing(prescriber, treated.plan):
             response = prescriber.change_dose(treated.plan, other.rx)
             assert_problem(response, 404, "prescription.not_found")
@@ -449,7 +449,11 @@ class TestInvalidInput:
             (evaluation(kind="follow-up"), INVALID),
             (evaluation(modality="phone"), INVALID),
             (evaluation(diagnoses="F32.1"), INVALID),
-            (evaluation(diagnoses=[{"code": "F32.1"}]), INVALID),
+            (
+                evaluation(diagnoses=[{"code": "370143000", "system": "http://snomed.info/sct"}]),
+                "diagnosis.display_required",
+            ),
+            (evaluation(diagnoses=[{"code": "banana", "display": "x"}]), "diagnosis.unknown_code"),
             (evaluation(mood="low"), INVALID),
         ],
         ids=[
@@ -457,7 +461,8 @@ class TestInvalidInput:
             "unknown-kind",
             "unknown-modality",
             "diagnoses-wrong-type",
-            "diagnosis-without-display",
+            "snomed-diagnosis-without-display",
+            "unknown-icd10cm-code",
             "unknown-field",
         ],
     )
@@ -573,7 +578,7 @@ class TestInvalidInput:
         body = completion((spelling, 27))
         assert clinician.complete(treated.plan, treated.follow_up, body).status_code == 201
         done = clinician.events(treated.plan)[-1]
-        assert done["data"]["measurements"] == [{"instrument": "PHQ-9", "total": 27}]
+        assert done["data"]["measurements"] == [{"instrument": "PHQ-9", "total": 27, "items": []}]
 
     @pytest.mark.parametrize(
         "params",

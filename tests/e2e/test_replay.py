@@ -28,7 +28,7 @@ def doses(body: dict) -> dict[str, str]:  # type: ignore[type-arg]
 def test_a_late_dose_change_is_in_the_clinical_view_but_was_not_known_then(
     prescriber: Api, auditor: Api
 ) -> None:
-    plan = prescriber.ready_evaluated_plan("patient-replay")
+    plan = prescriber.ready_evaluated_plan()
     five_days_ago = (datetime.now(UTC) - timedelta(days=5)).isoformat()
     started = prescriber.prescribe(plan, prescription(occurred_at=five_days_ago))
     rx = started.json()["prescription_id"]
@@ -46,13 +46,13 @@ def test_a_late_dose_change_is_in_the_clinical_view_but_was_not_known_then(
 
 
 def test_before_the_plan_opened_there_is_nothing(prescriber: Api, auditor: Api) -> None:
-    plan = prescriber.ready_plan("patient-replay-2")
+    plan = prescriber.ready_plan()
     before = datetime.fromisoformat(PLAN_OPENED_AT) - timedelta(days=1)
     assert state(auditor, plan, clinical_as_of=before.isoformat())["exists"] is False
 
 
 def test_one_point_at_a_time_and_times_with_zones(prescriber: Api, auditor: Api) -> None:
-    plan = prescriber.ready_plan("patient-replay-3")
+    plan = prescriber.ready_plan()
     both = {"version": 1, "as_of": datetime.now(UTC).isoformat()}
     path = f"/v1/care-plans/{plan}/state"
     assert_problem(auditor.http.get(path, params=both), 422, "replay.one_point")
@@ -61,7 +61,7 @@ def test_one_point_at_a_time_and_times_with_zones(prescriber: Api, auditor: Api)
 
 
 def test_the_record_exports_as_fhir_json_and_csv(prescriber: Api, auditor: Api) -> None:
-    plan, _, _ = prescriber.ready_prescription("patient-export")
+    plan, _, _ = prescriber.ready_prescription()
     prescriber.plan(plan)  # a read, to come back as an AuditEvent
     path = f"/v1/care-plans/{plan}/export"
     fhir = auditor.http.get(path, params={"format": "fhir"})
@@ -84,7 +84,7 @@ def test_the_record_exports_as_fhir_json_and_csv(prescriber: Api, auditor: Api) 
 
 
 def test_the_events_that_led_there_come_a_page_at_a_time(prescriber: Api, auditor: Api) -> None:
-    plan, _, _ = prescriber.ready_prescription("patient-replay-pages")
+    plan, _, _ = prescriber.ready_prescription()
     whole = state(auditor, plan)
     total = whole["events_total"]
     assert [e["version"] for e in whole["events"]] == list(range(1, total + 1))

@@ -55,7 +55,7 @@ def test_every_route_but_health_and_ready_names_a_permission() -> None:
 
 @pytest.fixture(scope="module")
 def plan(prescriber: Api) -> str:
-    return prescriber.ready_evaluated_plan("patient-matrix")
+    return prescriber.ready_evaluated_plan()
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,6 @@ class TestFreeTextReachesTheViews:
         plan = closing.ready_evaluated_plan()
         assert_problem(closing.prescribe(plan, prescription(text)), 422, "request.invalid")
         assert [e["type"] for e in closing.events(plan)][-1] == "EvaluationRecorded"
-        other = closing.ready_evaluated_plan("patient-after")
+        other = closing.ready_evaluated_plan()
         assert closing.prescribe(other, prescription("fluoxetine", "20")).status_code == 201
         assert closing.active_drugs(other) == [("fluoxetine", "20", "mg")]

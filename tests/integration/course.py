@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -49,6 +49,9 @@ class Course:
 Step = Callable[[str, CommandResult], None]
 
 
+BIRTH_DATE = date(1985, 6, 15)
+
+
 def play(app: CarePlans, patient_id: str, after: Step | None = None) -> Course:
     """Play the course; ``after(name, result)`` runs after each command."""
     day0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=DAYS)
@@ -79,7 +82,8 @@ def play(app: CarePlans, patient_id: str, after: Step | None = None) -> Course:
             e.originator_version for e in app.history(plan) if type(e).__name__ == event_type
         )
 
-    plan = step("open", app.open_care_plan(patient_id, on(0))).care_plan_id
+    # Aged 40: age rules judge a known age (no birth date is a finding of its own).
+    plan = step("open", app.open_care_plan(patient_id, on(0), BIRTH_DATE)).care_plan_id
     evaluation = Evaluation(
         "initial",
         "in_person",
@@ -244,7 +248,7 @@ def play(app: CarePlans, patient_id: str, after: Step | None = None) -> Course:
     )
     step("PHQ-9 4", app.record_measurement(plan, instrument="PHQ-9", total=4, ctx=on(31)))
 
-    other = step("open second", app.open_care_plan(f"{patient_id}-b", on(0))).care_plan_id
+    other = step("open second", app.open_care_plan(f"{patient_id}-b", on(0), BIRTH_DATE)).care_plan_id
     step("evaluate second", app.record_evaluation(other, evaluation, on(0)))
     step("book second", app.schedule_follow_up(other, due(45), on(1)))
     step("close second", app.close_care_plan(other, reason="patient_moved", note=None, ctx=on(2)))

@@ -49,10 +49,13 @@ def one_plan(app: CarePlans, rng: random.Random, patient_id: str) -> UUID:
         ctx=ctx,
     ).created_id
     assert ssri is not None
-    for step in range(1, rng.randint(0, 3) + 1):
+    steps = rng.randint(0, 3)
+    for step in range(1, steps + 1):
         app.change_dose(
             plan, ssri, dose=mg(25 + 25 * step), reason="titrate", follow_up=None, ctx=ctx
         )
+    # Above 25 mg (the dose sertraline's label stops from) an abrupt stop needs a reason.
+    abrupt = steps > 0
     if rng.random() < 0.7:
         add_prazosin(app, plan, rng.choice(["kept", "changed", "stopped", "in_error"]), ctx)
     fate = rng.choice(["kept", "kept", "switched", "stopped"])
@@ -69,7 +72,9 @@ def one_plan(app: CarePlans, rng: random.Random, patient_id: str) -> UUID:
             indication="MDD",
             follow_up=None,
             ctx=ctx,
-            acknowledgements={"discontinuation.taper_required": "same-class switch"},
+            acknowledgements={"discontinuation.taper_required": "same-class switch"}
+            if abrupt
+            else {},
         )
     elif fate == "stopped":
         app.discontinue(
@@ -78,7 +83,9 @@ def one_plan(app: CarePlans, rng: random.Random, patient_id: str) -> UUID:
             reason="rash",
             reason_code="adverse_reaction",
             ctx=ctx,
-            acknowledgements={"discontinuation.taper_required": "rash: stop at once"},
+            acknowledgements={"discontinuation.taper_required": "rash: stop at once"}
+            if abrupt
+            else {},
         )
     return plan
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -49,7 +50,8 @@ def seconds_until_views_reach(careplan: Careplan, head: int, limit: float) -> fl
 
 
 def write_one(writer: Careplan) -> int:
-    writer.app.open_care_plan("pt-notified", CommandContext(PRESCRIBER, datetime.now(UTC)))
+    patient = f"pt-notified-{uuid4().hex[:8]}"  # a patient has one open plan
+    writer.app.open_care_plan(patient, CommandContext(PRESCRIBER, datetime.now(UTC)))
     return writer.app.recorder.max_notification_id() or 0
 
 

@@ -112,3 +112,101 @@ class TestLookup:
         with pytest.raises(InvalidValue):
             formulary.drug("ibuprofen")
         assert formulary.recognise("chamomile tea") is None
+
+
+class TestTheBundledFormulary:
+    """What clinics prescribe daily is covered, each fact with a source a user can open."""
+
+    NAMED_IN_THE_ISSUE = frozenset(
+        {
+            "venlafaxine",
+            "desvenlafaxine",
+            "duloxetine",
+            "mirtazapine",
+            "trazodone",
+            "vortioxetine",
+            "vilazodone",
+            "buspirone",
+            "hydroxyzine",
+            "clonazepam",
+            "lorazepam",
+            "diazepam",
+            "zolpidem",
+            "lisdexamfetamine",
+            "atomoxetine",
+            "guanfacine",
+            "clonidine",
+            "olanzapine",
+            "risperidone",
+            "paliperidone",
+            "lurasidone",
+            "cariprazine",
+            "brexpiprazole",
+            "haloperidol",
+            "carbamazepine",
+            "oxcarbazepine",
+            "topiramate",
+            "naltrexone",
+            "buprenorphine",
+            "prazosin",
+            "propranolol",
+        }
+    )
+
+    def test_it_covers_at_least_sixty_psychiatric_drugs_including_the_daily_ones(self) -> None:
+        formulary = load_formulary()
+        assert len(formulary.drugs) >= 60
+        assert set(formulary.drugs) >= self.NAMED_IN_THE_ISSUE
+
+    def test_no_source_cites_the_teams_notes(self) -> None:
+        formulary = load_formulary()
+        sources = [s for d in formulary.drugs.values() for s in d.sources.values()]
+        sources += [o.source for o in formulary.others.values()]
+        assert [s for s in sources if "CLINICAL" in s] == []
+
+    def test_every_drug_that_needs_a_taper_says_where_a_stop_is_safe(self) -> None:
+        for drug in load_formulary().drugs.values():
+            if drug.needs_taper:
+                ceiling = drug.max_daily or drug.practical_max_daily
+                assert drug.stop_from_daily is not None, drug.name
+                assert ceiling is not None, drug.name
+                assert drug.stop_from_daily <= ceiling, drug.name
+                assert drug.taper, drug.name
+                assert drug.source("taper"), drug.name
+
+    def test_buprenorphine_is_prescribable_and_still_an_opioid_for_the_rules(self) -> None:
+        buprenorphine = load_formulary().drug("Suboxone")
+        assert buprenorphine.is_controlled
+        assert buprenorphine.is_opioid
+
+
+class TestCeilingsAndStops:
+    def test_a_drug_without_a_maximum_needs_a_practical_maximum_and_a_ceiling(
+        self, tmp_path: Path
+    ) -> None:
+        broken = SERTRALINE.replace('max_daily = "200"', 'max_daily = ""')
+        with pytest.raises(FormularyError) as refused:
+            load_formulary(write(tmp_path, broken))
+        assert "'max_daily'" in str(refused.value)
+        levelled = broken.replace(
+            'max_daily = ""', 'max_daily = ""\npractical_max_daily = "200"\nceiling_daily = "400"'
+        )
+        with pytest.raises(FormularyError, match="'sources'"):  # the ceiling needs its source
+            load_formulary(write(tmp_path, levelled))
+        sourced = levelled.replace(
+            'interactions = "Zoloft', 'ceiling = "x"\ninteractions = "Zoloft'
+        )
+        assert load_formulary(write(tmp_path, sourced)).drugs["sertraline"].ceiling_daily == 400
+
+    def test_a_taper_without_a_stopping_dose_is_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(FormularyError, match="'stop_from_daily'"):
+            load_formulary(write(tmp_path, SERTRALINE.replace('stop_from_daily = "25"\n', "")))
+
+    def test_an_unknown_interaction_group_is_refused(self, tmp_path: Path) -> None:
+        grouped = SERTRALINE.replace("monitoring = []", 'monitoring = []\ngroups = ["potent"]')
+        with pytest.raises(FormularyError, match="'groups'"):
+            load_formulary(write(tmp_path, grouped))
+
+    def test_the_flags_are_groups_too(self, tmp_path: Path) -> None:
+        drug = load_formulary(write(tmp_path, SERTRALINE)).drugs["sertraline"]
+        assert drug.groups == {"serotonergic"}

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from domain.care_plan import CarePlan
 from domain.errors import InvalidValue, NotFound, RuleViolation
-from domain.record_rules import Entry, subject_of
+from domain.record_rules import Entry, one_open_plan, subject_of
 from domain.values import Actor, Evaluation
 from tests.unit.clinic import (
     DR_ADA,
@@ -506,3 +506,14 @@ class TestReplay:
             "cancelled",
             "entered_in_error",
         ]
+
+
+class TestOneOpenPlanPerPatient:
+    def test_a_second_open_plan_is_refused_naming_the_open_one(self) -> None:
+        with pytest.raises(RuleViolation) as refused:
+            one_open_plan("pt-1", ["7f0c"])
+        assert refused.value.code == "care_plan.already_open"
+        assert "7f0c" in refused.value.message
+
+    def test_a_patient_with_only_closed_plans_may_open_one(self) -> None:
+        one_open_plan("pt-1", [])

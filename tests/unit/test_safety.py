@@ -295,6 +295,34 @@ class TestMajorInteractions:
     def test_two_drugs_of_one_class_warn_as_duplicate_therapy(self) -> None:
         found = interactions.duplicate_therapy(drug("escitalopram"), [drug("sertraline")])
         assert codes(found) == ["therapy.duplicate_class"]
+
+    @pytest.mark.parametrize(
+        ("new", "taking"),
+        [
+            ("venlafaxine", "sertraline"),  # an SNRI with an SSRI
+            ("olanzapine", "quetiapine"),
+            ("lorazepam", "clonazepam"),
+            ("zolpidem", "temazepam"),  # two benzodiazepine receptor agonists
+            ("lisdexamfetamine", "methylphenidate"),
+        ],
+    )
+    def test_duplication_that_adds_risk_warns(self, new: str, taking: str) -> None:
+        found = interactions.duplicate_therapy(drug(new), [drug(taking)])
+        assert codes(found) == ["therapy.duplicate_class"]
+
+    @pytest.mark.parametrize(
+        ("new", "taking"),
+        [
+            ("lamotrigine", "divalproex"),  # mood stabilisers are combined on purpose
+            ("lithium", "quetiapine"),
+            ("bupropion", "sertraline"),  # augmentation, not duplication
+            ("mirtazapine", "venlafaxine"),
+        ],
+    )
+    def test_combinations_made_on_purpose_are_not_duplicate_therapy(
+        self, new: str, taking: str
+    ) -> None:
+        assert interactions.duplicate_therapy(drug(new), [drug(taking)]) == []
         assert interactions.duplicate_therapy(drug("mirtazapine"), [drug("sertraline")]) == []
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from domain.scales import validated_measurement
+from domain.scales import MeasurementGiven
 from domain.values import (
     Actor,
     Diagnosis,
@@ -16,7 +16,7 @@ from domain.values import (
     TaperStep,
     UseContext,
 )
-from services.api import schemas
+from services.api import monitoring_schemas, schemas
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed, context
 from services.api.problems import PROBLEMS
@@ -96,7 +96,12 @@ def record_evaluation(
     evaluation = Evaluation(
         kind=body.kind,
         modality=body.modality,
-        diagnoses=tuple(Diagnosis(d.code, d.display) for d in body.diagnoses),
+        diagnoses=tuple(
+            Diagnosis(
+                d.code, d.display or careplan.app.diagnosis_display(d.code, d.system), d.system
+            )
+            for d in body.diagnoses
+        ),
         symptoms=tuple(body.symptoms),
         current_medications=tuple(body.current_medications),
         supplements=tuple(body.supplements),
@@ -110,6 +115,7 @@ def record_evaluation(
         conditions=frozenset(body.conditions),
         resolved_conditions=frozenset(body.resolved_conditions),
         weight_kg=body.weight_kg,
+        birth_date=body.birth_date,
     )
     ctx = context(actor, request, body.occurred_at)
     result = careplan.app.record_evaluation(care_plan_id, evaluation, ctx)
@@ -122,6 +128,7 @@ def record_evaluation(
             )
             for prescription_id, found in result.flagged.items()
         ],
+        warnings=[schemas.EvaluationNotice(**vars(f)) for f in result.warnings],
     )
 
 
@@ -312,7 +319,7 @@ def schedule_follow_up(
 @router.post(
     "/{care_plan_id}/follow-ups/{follow_up_id}/completion",
     status_code=201,
-    response_model=schemas.Recorded,
+    response_model=monitoring_schemas.FollowUpCompletedOut,
 )
 def complete_follow_up(
     care_plan_id: str,
@@ -321,15 +328,23 @@ def complete_follow_up(
     careplan: CareplanDep,
     actor: Completer,
     request: Request,
-) -> schemas.Recorded:
-    """Record a completed follow-up: scale totals, side effects, adherence."""
+) -> monitoring_schemas.FollowUpCompletedOut:
+    """Record a completed follow-up: scales (totals or items), side effects, adherence.
+
+    What the scales raise comes back at once, as from ``/measurements``: a positive
+    PHQ-9 item 9 in ``urgent``; a PHQ-9 given as a total leaves item 9 unknown (``warnings``).
+    """
     result = careplan.app.complete_follow_up(
         care_plan_id,
         follow_up_id,
         modality=body.modality,
-        measurements=[validated_measurement(m.instrument, m.total) for m in body.measurements],
+        measurements=[
+            MeasurementGiven(m.instrument, m.total, tuple(m.items)) for m in body.measurements
+        ],
         side_effects=list(body.side_effects),
         adherence=body.adherence,
         ctx=context(actor, request, body.occurred_at),
     )
-    return schemas.Recorded(version=result.version)
+    return monitoring_schemas.FollowUpCompletedOut(
+        version=result.version, **monitoring_schemas.urgent_and_notices(result.warnings)
+    )

@@ -144,7 +144,8 @@ def record_measurement(
     actor: Recorder,
     request: Request,
 ) -> bodies.MeasurementRecordedOut:
-    """Record a rating scale as a total or item scores; urgent findings come back at once."""
+    """Record a rating scale as a total or item scores; urgent findings come back at once
+    (a positive PHQ-9 item 9), and a PHQ-9 given as a total says item 9 is unknown."""
     result = careplan.app.record_measurement(
         care_plan_id,
         instrument=body.instrument,
@@ -156,7 +157,7 @@ def record_measurement(
     return bodies.MeasurementRecordedOut(
         measurement_id=result.created_id,
         version=result.version,
-        urgent=[bodies.UrgentFinding(**vars(finding)) for finding in result.warnings],
+        **bodies.urgent_and_notices(result.warnings),
     )
 
 

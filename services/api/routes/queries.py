@@ -18,15 +18,17 @@ from projections.current_medications import active_medications, medications_of
 from projections.versions import version_at
 from services.api import schemas
 from services.api.command_route import CommandRoute
-from services.api.deps import CareplanDep, allowed
+from services.api.deps import CareplanDep, PermittedCaller, allowed
 from services.api.errors import ApiError
 from services.api.problems import PROBLEMS
 from services.bootstrap import Careplan
 from services.event_json import history_entry
+from services.tokens import Caller
 
 router = APIRouter(tags=["queries"], route_class=CommandRoute, responses=PROBLEMS)
 
 PlanReader = Annotated[Actor, Depends(allowed("care_plan.read"))]
+PlanLister = Annotated[Caller, Depends(PermittedCaller("care_plan.read"))]
 MedicationReader = Annotated[Actor, Depends(allowed("medications.read"))]
 HistoryReader = Annotated[Actor, Depends(allowed("history.read"))]
 AuditReader = Annotated[Actor, Depends(allowed("audit.read"))]
@@ -84,6 +86,24 @@ def plan_out(plan: CarePlan) -> schemas.CarePlanOut:
         pending_acknowledgements=[
             schemas.PendingAcknowledgement(subject_id=subject, **vars(finding))
             for (subject, _), finding in plan.pending_acknowledgements.items()
+        ],
+    )
+
+
+@router.get("/v1/care-plans", response_model=schemas.PatientPlans)
+def plans_of_patient(
+    careplan: CareplanDep,
+    caller: PlanLister,
+    patient_id: Annotated[str, Query(min_length=1, max_length=200, description="Patient id")],
+) -> schemas.PatientPlans:
+    """A patient's care plans (open first), those of the caller's care teams only."""
+    plans = careplan.plans_of_patient(patient_id.strip())
+    return schemas.PatientPlans(
+        patient_id=patient_id.strip(),
+        plans=[
+            schemas.PatientPlan(care_plan_id=plan["care_plan_id"], status=plan["status"])
+            for plan in plans
+            if caller.may_see(plan["care_plan_id"])
         ],
     )
 
