@@ -50,10 +50,18 @@ _CLASS_ALIASES = {
 }
 
 
+#: What clinicians write for "no allergies": recorded as said, coded as nothing.
+NO_KNOWN_ALLERGIES = frozenset(
+    {"nkda", "nka", "none", "no known allergies", "no known drug allergies"}
+)
+
+
 def code_allergies(texts: Iterable[str], formulary: Formulary) -> tuple[list[str], list[str]]:
     """The codes of the allergies that could be coded, and the texts that could not."""
     codes, uncoded = [], []
     for text in texts:
+        if " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split()) in NO_KNOWN_ALLERGIES:
+            continue
         code = _code(text, formulary)
         if code is None:
             uncoded.append(text)

@@ -150,12 +150,22 @@ class Api:
         return self.http.post(path, json=body, **kwargs)
 
     def discontinue(
-        self, plan: str, rx: str, reason: str = "generalised rash", **kwargs: Any
+        self,
+        plan: str,
+        rx: str,
+        reason: str = "generalised rash",
+        abrupt: bool = False,
+        **kwargs: Any,
     ) -> httpx.Response:
-        """Stop at once for an adverse reaction (sertraline 25 mg, the ready prescription,
-        is at the dose its label stops from: no taper is needed)."""
+        """Stop at once for an adverse reaction. Sertraline 25 mg, the ready prescription,
+        is at the dose its label stops from; above it (``abrupt``) the stop needs a taper,
+        and its warning is acknowledged here."""
         path = f"/v1/care-plans/{plan}/prescriptions/{rx}/discontinuation"
-        body = {"reason": reason, "reason_code": "adverse_reaction"}
+        body: dict[str, Any] = {"reason": reason, "reason_code": "adverse_reaction"}
+        if abrupt:
+            body["acknowledgements"] = [
+                {"code": "discontinuation.taper_required", "justification": "stop now: rash"}
+            ]
         return self.http.post(path, json=body, **kwargs)
 
     def schedule(self, plan: str, body: Any = None, **kwargs: Any) -> httpx.Response:

@@ -96,7 +96,7 @@ def course(prescriber: Api, clinician: Api) -> Course:
     )
     follow_up = scheduled.json()["follow_up_id"]
     run("complete", clinician, "complete", plan, follow_up, completion(("PHQ-9", 12)))
-    run("discontinue", prescriber, "discontinue", plan, rx_id, STOP_REASON)
+    run("discontinue", prescriber, "discontinue", plan, rx_id, STOP_REASON, True)
     return Course(plan, rx_id, follow_up, steps)
 
 

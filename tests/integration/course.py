@@ -248,7 +248,9 @@ def play(app: CarePlans, patient_id: str, after: Step | None = None) -> Course:
     )
     step("PHQ-9 4", app.record_measurement(plan, instrument="PHQ-9", total=4, ctx=on(31)))
 
-    other = step("open second", app.open_care_plan(f"{patient_id}-b", on(0), BIRTH_DATE)).care_plan_id
+    other = step(
+        "open second", app.open_care_plan(f"{patient_id}-b", on(0), BIRTH_DATE)
+    ).care_plan_id
     step("evaluate second", app.record_evaluation(other, evaluation, on(0)))
     step("book second", app.schedule_follow_up(other, due(45), on(1)))
     step("close second", app.close_care_plan(other, reason="patient_moved", note=None, ctx=on(2)))

@@ -111,6 +111,14 @@ class TestAllergies:
         assert [w.code for w in reviewed.warnings] == ["allergy.not_coded"]
         assert plan.allergies == set()
 
+    @pytest.mark.parametrize("none", ["NKDA", "none", "No known drug allergies."])
+    def test_no_known_allergies_is_no_allergy_and_no_warning(self, none: str) -> None:
+        plan = CarePlan.open("pt-1", ctx(), BIRTH_DATE)
+        reviewed = plan.record_evaluation(
+            evaluation(*initial_evaluation().diagnoses, allergies=(none,)), ctx(), FORMULARY
+        )
+        assert (reviewed.warnings, plan.allergies) == ([], set())
+
     def test_an_allergy_recorded_later_flags_the_standing_prescription(self) -> None:
         plan = self.plan()
         _, _ = plan.prescribe(
