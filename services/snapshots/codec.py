@@ -95,9 +95,9 @@ def _tag(value: Any) -> Any:
     if kind is tuple:
         return {"t": [_tag(item) for item in value]}
     if kind is set:
-        return {"s": [_tag(item) for item in value]}
+        return {"s": _canonical(value)}
     if kind is frozenset:
-        return {"f": [_tag(item) for item in value]}
+        return {"f": _canonical(value)}
     if kind is Decimal:
         return {"n": str(value)}
     if kind is datetime:
@@ -112,6 +112,13 @@ def _tag(value: Any) -> Any:
             raise UnsnapshottableState(f"{kind.__name__} holds other than its fields")
         return {"c": get_topic(kind), "v": [_tag(getattr(value, name)) for name in names]}
     raise UnsnapshottableState(f"cannot snapshot a {kind.__module__}.{kind.__qualname__}")
+
+
+def _canonical(members: set[Any] | frozenset[Any]) -> list[Any]:
+    """A set's members in one order, whatever order it was built in: equal plans give
+    equal bytes (iteration order follows insertion and string hashing)."""
+    tagged = [_tag(member) for member in members]
+    return sorted(tagged, key=lambda item: json.dumps(item, sort_keys=True))
 
 
 def _untag(node: dict[str, Any]) -> Any:

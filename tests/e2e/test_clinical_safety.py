@@ -212,6 +212,10 @@ class TestOneOpenPlanPerPatient:
         statuses = prescriber.http.get("/v1/care-plans", params={"patient_id": patient}).json()
         assert [p["status"] for p in statuses["plans"]] == ["open", "closed"]
 
+    def test_a_patient_id_with_a_control_character_is_refused(self, prescriber: Api) -> None:
+        listed = prescriber.http.get("/v1/care-plans", params={"patient_id": "pt\x00x"})
+        assert_problem(listed, 422, "text.control_character")
+
     def test_the_list_shows_only_the_callers_care_teams(
         self, prescriber: Api, server: Server
     ) -> None:

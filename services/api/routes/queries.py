@@ -12,7 +12,7 @@ from pydantic import AwareDatetime
 
 from domain.care_plan import CarePlan
 from domain.care_plan import care_plan_id as parse_plan_id
-from domain.values import Actor
+from domain.values import Actor, require_text
 from projections.audit_trail import audit_entries, decode_cursor, encode_cursor
 from projections.current_medications import active_medications, medications_of
 from projections.versions import version_at
@@ -97,9 +97,10 @@ def plans_of_patient(
     patient_id: Annotated[str, Query(min_length=1, max_length=200, description="Patient id")],
 ) -> schemas.PatientPlans:
     """A patient's care plans (open first), those of the caller's care teams only."""
-    plans = careplan.plans_of_patient(patient_id.strip())
+    patient = require_text(patient_id, "patient.invalid", "Patient id")
+    plans = careplan.plans_of_patient(patient)
     return schemas.PatientPlans(
-        patient_id=patient_id.strip(),
+        patient_id=patient,
         plans=[
             schemas.PatientPlan(care_plan_id=plan["care_plan_id"], status=plan["status"])
             for plan in plans
