@@ -577,16 +577,21 @@ UPCAST_V4_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def loaded(name: str, state: dict[str, Any]) -> Any:
+    """An event stored with ``state`` (an older version's) as the mapper loads it now."""
+    stored = StoredEvent(
+        originator_id=uuid4(),
+        originator_version=2,
+        topic=f"domain.care_plan:CarePlan.{name}",
+        state=APP.mapper.transcoder.encode(state),
+    )
+    return APP.mapper.to_domain_event(stored)
+
+
 class TestEventsStoredByTheThirdRelease:
     @pytest.mark.parametrize("name", sorted(V3_STATES))
     def test_a_v3_event_loads_with_the_v4_fields_defaulted(self, name: str) -> None:
-        stored = StoredEvent(
-            originator_id=uuid4(),
-            originator_version=2,
-            topic=f"domain.care_plan:CarePlan.{name}",
-            state=APP.mapper.transcoder.encode(V3_STATES[name]),
-        )
-        event = APP.mapper.to_domain_event(stored)
+        event = loaded(name, V3_STATES[name])
         assert set(vars(event)) == set(vars(SAMPLES[name]))
         added = UPCAST_V4_DEFAULTS[name]
         assert {field: getattr(event, field) for field in added} == added
@@ -597,13 +602,7 @@ class TestEventsStoredByTheThirdRelease:
 class TestEventsStoredByTheSecondRelease:
     @pytest.mark.parametrize("name", sorted(V2_STATES))
     def test_a_v2_event_loads_with_the_v3_fields_defaulted(self, name: str) -> None:
-        stored = StoredEvent(
-            originator_id=uuid4(),
-            originator_version=2,
-            topic=f"domain.care_plan:CarePlan.{name}",
-            state=APP.mapper.transcoder.encode(V2_STATES[name]),
-        )
-        event = APP.mapper.to_domain_event(stored)
+        event = loaded(name, V2_STATES[name])
         assert set(vars(event)) == set(vars(SAMPLES[name]))
         added = UPCAST_V3_DEFAULTS[name]
         assert {field: getattr(event, field) for field in added} == added
