@@ -27,17 +27,26 @@ from domain.monitoring import Monitoring
 from domain.monitoring_plan import RequiredMonitoring
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescribing, Prescription
+from domain.reassessment import Reassessment
 from domain.record_keeping import RecordKeeping
 from domain.review import Reviewing
 from domain.safety import Finding
 from domain.stopping import Stopping
 from domain.switching import Switching
 from domain.terminology import DiagnosisCodes, coded
-from domain.values import Actor, CommandContext, Diagnosis, Evaluation, require_text
+from domain.values import (
+    Actor,
+    CommandContext,
+    Diagnosis,
+    Evaluation,
+    Functioning,
+    require_text,
+)
 
 
 class CarePlan(
     Checks,
+    Reassessment,
     Reviewing,
     Switching,
     Stopping,
@@ -84,6 +93,7 @@ class CarePlan(
         weight_kg: Decimal | None
         birth_date: date | None
         allergy_codes: list[str]
+        functioning: Functioning | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -102,9 +112,12 @@ class CarePlan(
         def upcast_v3_v4(state: dict[str, Any]) -> None:
             """v4 may supply the birth date a plan was opened without, and codes the
             allergies against the formulary (drug, class) so prescriptions are checked
-            against them; before it allergies were text only and checked against nothing."""
+            against them, and records functioning in structured form (work or school,
+            relationships, daily tasks); before it allergies were text only and checked
+            against nothing, and functional impact was free text."""
             state["birth_date"] = None
             state["allergy_codes"] = []
+            state["functioning"] = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.evaluations.append((self.kind, self.occurred_at, self.modality))
@@ -204,6 +217,7 @@ class CarePlan(
             weight_kg=evaluation.weight_kg,
             birth_date=evaluation.birth_date,
             allergy_codes=allergy_codes,
+            functioning=evaluation.functioning,
         )
         flagged = self.review_standing_prescriptions(formulary, ctx, self.version)
         return Reviewed(flagged, uncoded_findings(uncoded))

@@ -69,7 +69,19 @@ def _undo(
         return {"status": "scheduled"}
     if kind == "FollowUpRescheduled":
         return _rescheduling(entry, follow_ups[entry.follow_up_id])
+    if kind == "MedicationReviewed":
+        return _review(entry, prescriptions[entry.prescription_id])
     return {}
+
+
+def _review(entry: Any, rx: Prescription) -> dict[str, Any]:
+    """A review in error: the review it replaced comes due again."""
+    _require_latest(
+        bool(rx.review_versions) and rx.review_versions[-1] == entry.originator_version,
+        entry,
+        "review",
+    )
+    return {"review_due_on": entry.previous_due_on}
 
 
 def _dose_change(entry: Any, rx: Prescription) -> dict[str, Any]:

@@ -8,21 +8,24 @@ as its own event with why: "missed" and "cancelled" mean different things there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 from domain.errors import FollowUpNotFound, InvalidValue, RuleViolation
+from domain.formulary import Formulary
+from domain.outcome_rules import ScorePoint, prompt_finding
 from domain.plan_part import PlanEvent, PlanPart
-from domain.safety import Finding
+from domain.safety import Finding, acknowledged
 from domain.scales import MeasurementGiven, scored_measurement
 from domain.values import (
     MODALITIES,
     CommandContext,
     FollowUpPlan,
     Measurement,
+    ReviewPrompt,
     require_choice,
     require_text,
 )
@@ -58,13 +61,22 @@ class FollowUps(PlanPart):
     follow_ups: dict[str, FollowUp]
 
     class FollowUpScheduled(PlanEvent):
+        class_version = 2
         follow_up_id: str
         due_on: date
         modality: str
         purpose: str
         prescription_id: str | None
+        warnings: list[Finding]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """v2 keeps the warnings a visit planned on its own raised (an interval too
+            long for a patient not yet stable); before it there were none."""
+            state["warnings"] = []
 
         def apply(self, aggregate: Any) -> None:
+            aggregate.hold_for_acknowledgement(self.follow_up_id, self.warnings)
             aggregate.follow_ups[self.follow_up_id] = FollowUp(
                 follow_up_id=self.follow_up_id,
                 due_on=self.due_on,
@@ -82,12 +94,15 @@ class FollowUps(PlanPart):
         side_effects: list[str]
         adherence: str | None
         findings: list[Finding]
+        prompts: list[ReviewPrompt]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """v2 takes item scores at the visit and keeps what they raised (a positive
-            PHQ-9 item 9, urgent); before it measurements were totals and raised nothing."""
+            PHQ-9 item 9, urgent) and what the scores say about each medication taken;
+            before it measurements were totals and raised nothing."""
             state["findings"] = []
+            state["prompts"] = []
 
         def apply(self, aggregate: Any) -> None:
             follow_up = aggregate.follow_ups[self.follow_up_id]
@@ -121,12 +136,26 @@ class FollowUps(PlanPart):
             follow_up.modality = self.modality
             follow_up.schedule_history.append((self.originator_version, self.due_on, self.modality))
 
-    def schedule_follow_up(self, plan: FollowUpPlan, ctx: CommandContext) -> str:
-        """Plan a contact to monitor symptoms, side effects and adherence."""
+    def schedule_follow_up(
+        self,
+        plan: FollowUpPlan,
+        ctx: CommandContext,
+        acknowledgements: Mapping[str, str] | None = None,
+    ) -> tuple[str, list[Finding]]:
+        """Plan a contact to monitor symptoms, side effects and adherence; visits grow
+        further apart once the patient is stable (``visit_spacing``)."""
         self._check_follow_up_date(plan, ctx)
-        follow_up_id = self._schedule(plan, ctx, None)
+        warnings = self.visit_spacing(plan.due_on, ctx)
+        acknowledged(warnings, acknowledgements)  # refuses a stray one before recording
+        follow_up_id = self._schedule(plan, ctx, None, warnings)
         assert follow_up_id is not None  # a plan was given, so one was scheduled
-        return follow_up_id
+        given = acknowledged(warnings, acknowledgements)
+        self._acknowledge(follow_up_id, given, ctx)  # type: ignore[attr-defined]
+        return follow_up_id, warnings
+
+    def visit_spacing(self, due_on: date, ctx: CommandContext) -> list[Finding]:
+        """What a visit planned on its own raises (the plan's reassessment part says)."""
+        return []
 
     def complete_follow_up(
         self,
@@ -136,6 +165,7 @@ class FollowUps(PlanPart):
         side_effects: list[str],
         adherence: str | None,
         ctx: CommandContext,
+        formulary: Formulary | None = None,
     ) -> list[Finding]:
         """Record the visit: rating scales (totals or item scores), side effects the
         patient reports, adherence. What the scales raise comes back at once, exactly
@@ -145,6 +175,8 @@ class FollowUps(PlanPart):
         require_pending(follow_up)
         scored = [scored_measurement(m.instrument, m.total, m.items) for m in measurements]
         findings = [finding for measurement in scored for finding in measurement.findings]
+        points = [ScorePoint(m.instrument, m.total, ctx.occurred_at) for m in scored]
+        prompts = self.review_prompts(points, formulary) if points else []  # type: ignore[attr-defined]
         self._record(
             self.FollowUpCompleted,
             ctx,
@@ -154,8 +186,9 @@ class FollowUps(PlanPart):
             side_effects=[s.strip() for s in side_effects if s.strip()],
             adherence=adherence.strip() if adherence and adherence.strip() else None,
             findings=findings,
+            prompts=prompts,
         )
-        return findings
+        return findings + [prompt_finding(prompt) for prompt in prompts]
 
     def mark_follow_up_missed(
         self, follow_up_id: str, note: str | None, ctx: CommandContext
@@ -209,7 +242,11 @@ class FollowUps(PlanPart):
             raise FollowUpNotFound(follow_up_id) from None
 
     def _schedule(
-        self, plan: FollowUpPlan | None, ctx: CommandContext, prescription_id: str | None
+        self,
+        plan: FollowUpPlan | None,
+        ctx: CommandContext,
+        prescription_id: str | None,
+        warnings: list[Finding] | None = None,
     ) -> str | None:
         if plan is None:
             return None
@@ -222,6 +259,7 @@ class FollowUps(PlanPart):
             modality=plan.modality,
             purpose=plan.purpose,
             prescription_id=prescription_id,
+            warnings=list(warnings or []),
         )
         return follow_up_id
 

@@ -18,12 +18,20 @@ from uuid import uuid4
 
 from domain.errors import InvalidValue, PrescriptionNotFound, RuleViolation
 from domain.follow_ups import FollowUp
+from domain.formulary import Formulary
 from domain.labs import LAB_TESTS, critical_findings, read_lab_result
+from domain.outcome_rules import ScorePoint, prompt_finding
 from domain.plan_part import PlanEvent, PlanPart
 from domain.prescribing import Prescription
 from domain.safety import Finding
 from domain.scales import scored_measurement
-from domain.values import EARLIEST_CLINICAL_TIME, CommandContext, require_choice, require_text
+from domain.values import (
+    EARLIEST_CLINICAL_TIME,
+    CommandContext,
+    ReviewPrompt,
+    require_choice,
+    require_text,
+)
 
 SIDE_EFFECT_SEVERITIES = frozenset({"mild", "moderate", "severe", "life_threatening"})
 # What was done about it; changing the prescription itself is a prescribing command.
@@ -116,12 +124,15 @@ class Monitoring(PlanPart):
         band: str | None
         urgent: bool
         findings: list[Finding]
+        prompts: list[ReviewPrompt]
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """v2 keeps the findings answered (urgent ones, and a PHQ-9 item 9 left
-            unknown); v1 kept only whether one was urgent."""
+            unknown) and what the score says about each medication taken; v1 kept only
+            whether it was urgent."""
             state["findings"] = []
+            state["prompts"] = []
 
         def apply(self, aggregate: Any) -> None:
             aggregate.scores[self.measurement_id] = Score(
@@ -220,10 +231,14 @@ class Monitoring(PlanPart):
         *,
         total: int | None = None,
         items: Sequence[int] = (),
+        formulary: Formulary | None = None,
     ) -> tuple[str, list[Finding]]:
         """Record a rating scale outside a visit; returns what needs attention today
-        (urgent) and what could not be judged (a PHQ-9 item 9 left unknown)."""
+        (urgent), what could not be judged (a PHQ-9 item 9 left unknown) and what the
+        score says about the medications taken (no improvement, a response lost)."""
         scored = scored_measurement(instrument, total, items)
+        point = ScorePoint(scored.instrument, scored.total, ctx.occurred_at)
+        prompts = self.review_prompts([point], formulary)  # type: ignore[attr-defined]
         measurement_id = str(uuid4())
         self._record(
             self.MeasurementRecorded,
@@ -235,8 +250,9 @@ class Monitoring(PlanPart):
             band=scored.band,
             urgent=bool(scored.urgent),
             findings=scored.findings,
+            prompts=prompts,
         )
-        return measurement_id, scored.findings
+        return measurement_id, scored.findings + [prompt_finding(p) for p in prompts]
 
     def record_lab_result(
         self,
@@ -272,6 +288,24 @@ class Monitoring(PlanPart):
         return lab_result_id, critical_findings(reading)
 
     # -- queries --------------------------------------------------------------
+
+    @property
+    def score_history(self) -> list[ScorePoint]:
+        """Every rating-scale score of the plan, outside visits and at them, in time
+        order; entries marked in error no longer count."""
+        in_error = getattr(self, "entries_in_error", {})
+        points = [
+            ScorePoint(s.instrument, s.total, s.taken_at)
+            for s in self.scores.values()
+            if s.version not in in_error
+        ]
+        points += [
+            ScorePoint(m.instrument, m.total, f.completed_at)
+            for f in self.follow_ups.values()
+            if f.completed_at is not None and f.status == "completed"
+            for m in f.measurements
+        ]
+        return sorted(points, key=lambda point: point.taken_at)
 
     @property
     def lab_dates(self) -> dict[str, list[date]]:

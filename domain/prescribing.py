@@ -11,6 +11,7 @@ from uuid import uuid4
 
 from domain import (
     allergies,
+    consent,
     interactions,
     missing_facts,
     monitoring_plan,
@@ -23,12 +24,14 @@ from domain.follow_ups import FollowUp
 from domain.formulary import Drug, Formulary, OtherDrug
 from domain.plan_part import PlanEvent, PlanPart
 from domain.regulations import Regulations, default_regulations
+from domain.review_schedule import first_review_due, recorded_due_on
 from domain.safety import Finding
 from domain.values import (
     FREQUENCIES,
     ROUTES,
     Actor,
     CommandContext,
+    Discussion,
     Dose,
     FollowUpPlan,
     TaperStep,
@@ -63,6 +66,11 @@ class Prescription:
     raised: set[tuple[str, str]] = field(default_factory=set)
     #: (version, dose) of each dose set, latest last: a correction returns to the one before.
     dose_history: list[tuple[int, Dose]] = field(default_factory=list)
+    #: What was discussed with the patient before it was prescribed (None: not recorded).
+    discussion: Discussion | None = None
+    #: When the benefit-risk review is due, and the versions of the reviews done.
+    review_due_on: date | None = None
+    review_versions: list[int] = field(default_factory=list)
 
     @property
     def is_active(self) -> bool:
@@ -90,7 +98,7 @@ class Prescribing(PlanPart):
     allergies: set[str]
 
     class MedicationPrescribed(PlanEvent):
-        class_version = 3
+        class_version = 4
         prescription_id: str
         drug: str
         dose: Dose
@@ -102,6 +110,8 @@ class Prescribing(PlanPart):
         form: str | None
         indication_code: str | None
         setting: str
+        discussion: Discussion | None
+        review_due_on: date | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -116,6 +126,14 @@ class Prescribing(PlanPart):
             state["form"] = None
             state["indication_code"] = None
             state["setting"] = "outpatient"
+
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            """v4 keeps what was discussed with the patient and when the benefit-risk
+            review is due; before it neither was recorded (the plan then reviews the
+            prescription eight weeks after its start)."""
+            state["discussion"] = None
+            state["review_due_on"] = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
@@ -133,6 +151,8 @@ class Prescribing(PlanPart):
                 raised={(f.code, f.message) for f in self.warnings},
                 dose_history=[(self.originator_version, self.dose)],
                 use=UseContext(self.form, self.indication_code, self.setting),
+                discussion=self.discussion,
+                review_due_on=recorded_due_on(self.review_due_on, self.occurred_at.date()),
             )
 
     class DoseChanged(PlanEvent):
@@ -199,10 +219,13 @@ class Prescribing(PlanPart):
         refills: int = 0,
         regulations: Regulations | None = None,
         use: UseContext | None = None,
+        discussion: Discussion | None = None,
     ) -> tuple[str, list[Finding]]:
         """Start a medication low, checked against the formulary and the plan, with its
-        follow-up planned from the start. Warnings are returned; acknowledged ones are
-        recorded with their justification, the others stay pending.
+        follow-up planned from the start and what was discussed with the patient.
+        Warnings are returned; acknowledged ones are recorded with their justification,
+        the others stay pending. Its benefit-risk review comes due at the end of the
+        drug's response window.
         """
         known = formulary.drug(drug)
         require_choice(frequency, FREQUENCIES, "prescription.unknown_frequency", "frequency")
@@ -235,6 +258,7 @@ class Prescribing(PlanPart):
             + interactions.duplicate_therapy(known, context.active)
             + self._follow_up_timing(known, context, ctx, follow_up, starting=True)
             + missing_facts.missing_facts(known, context.age, context.weight_kg, starting=True)
+            + consent.consent_findings(known, discussion, context.age, frozenset(self.conditions))
         )
         self._check_follow_up_date(follow_up, ctx)
         prescription_id = str(uuid4())
@@ -253,6 +277,8 @@ class Prescribing(PlanPart):
             form=use.form,
             indication_code=use.indication_code,
             setting=use.setting,
+            discussion=discussion,
+            review_due_on=first_review_due(known, ctx.occurred_at.date()),
         )
         self._schedule(follow_up, ctx, prescription_id)
         start = ctx.occurred_at.date()
@@ -346,7 +372,7 @@ class Prescribing(PlanPart):
         """Record a checked command's event with the warnings it raised, then the
         acknowledgements given with it (refusing any for a warning it did not raise).
         """
-        acknowledged = _acknowledged(warnings, acknowledgements)
+        acknowledged = safety.acknowledged(warnings, acknowledgements)
         self._record(event_class, ctx, prescription_id=prescription_id, warnings=warnings, **data)
         self._acknowledge(prescription_id, acknowledged, ctx)
 
@@ -529,19 +555,3 @@ def _age(birth_date: date | None, at: datetime) -> int | None:
         return None
     day = at.date()
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
-
-
-def _acknowledged(warnings: list[Finding], given: Mapping[str, str] | None) -> dict[str, str]:
-    """The acknowledgements that answer a warning of this command; others are refused."""
-    given = dict(given or {})
-    raised = {finding.code for finding in warnings}
-    stray = sorted(set(given) - raised)
-    if stray:
-        raise InvalidValue(
-            "acknowledgement.unexpected",
-            f"Acknowledged {', '.join(stray)}, but this command raised no such warning.",
-        )
-    return {
-        code: require_text(text, "acknowledgement.justification_required", "Justification")
-        for code, text in given.items()
-    }

@@ -154,6 +154,9 @@ class RecordKeeping(PlanPart):
                     rx.ended_at = rx.end_reason = rx.end_reason_code = None
                     if rx.status == "active":
                         rx.taper, rx.taper_steps_taken = [], 0
+                if "review_due_on" in restores:
+                    rx.review_versions.pop()
+                    rx.review_due_on = restores["review_due_on"]
                 if restores.keys() & {"dose", "taper_steps_taken", "status"}:
                     rx.last_changed_at = self.occurred_at
                     rx.last_changed_by = self.actor

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from domain.errors import RuleViolation
+from domain.errors import InvalidValue, RuleViolation
 from domain.formulary import Drug, OtherDrug
+from domain.values import require_text
 
 if TYPE_CHECKING:
     from domain.care_plan import FollowUp, Prescription
@@ -102,6 +103,22 @@ def follow_up_must_be_planned(
             FOLLOW_UP_PLANNED_SOURCE,
         )
     ]
+
+
+def acknowledged(warnings: list[Finding], given: Mapping[str, str] | None) -> dict[str, str]:
+    """The acknowledgements that answer a warning of this command; others are refused."""
+    given = dict(given or {})
+    raised = {finding.code for finding in warnings}
+    stray = sorted(set(given) - raised)
+    if stray:
+        raise InvalidValue(
+            "acknowledgement.unexpected",
+            f"Acknowledged {', '.join(stray)}, but this command raised no such warning.",
+        )
+    return {
+        code: require_text(text, "acknowledgement.justification_required", "Justification")
+        for code, text in given.items()
+    }
 
 
 def refuse_blocking(findings: Iterable[Finding]) -> list[Finding]:

@@ -81,6 +81,16 @@ SCALES: dict[str, Scale] = {
         items=7,
         item_max=4,
     ),
+    # Functioning, not symptoms: the measure of success is daily life (WHO, free to use).
+    "WHODAS-12": Scale(
+        "WHODAS-12",
+        48,
+        (),
+        "Üstün TB et al. (eds). Measuring Health and Disability: Manual for WHO Disability "
+        "Assessment Schedule (WHODAS 2.0), WHO 2010: 12-item version, items 0-4, total 0-48",
+        items=12,
+        item_max=4,
+    ),
     # Copyrighted or licensed: totals only.
     "C-SSRS": Scale(
         "C-SSRS",
@@ -110,9 +120,14 @@ class ScoredMeasurement:
         return [*self.urgent, *self.warnings]
 
 
+#: Other names clinicians use for an instrument.
+ALIASES = {"WHODAS": "WHODAS-12", "WHODAS-2.0": "WHODAS-12", "WHODAS-2.0-12": "WHODAS-12"}
+
+
 def canonical_instrument(name: str) -> str:
     """Match 'phq9', 'PHQ 9' and 'PHQ-9' to one stored name."""
     key = name.strip().upper().replace(" ", "-").replace("_", "-")
+    key = ALIASES.get(key, key)
     for known in SCALES:
         if key in (known, known.replace("-", "")):
             return known

@@ -21,6 +21,7 @@ from domain.safety import Finding, sentence
 from domain.values import (
     SWITCH_STRATEGIES,
     CommandContext,
+    Discussion,
     Dose,
     FollowUpPlan,
     TaperStep,
@@ -116,8 +117,10 @@ class Switching(PlanPart):
         washout_days: int = 0,
         acknowledgements: Mapping[str, str] | None = None,
         use: UseContext | None = None,
+        discussion: Discussion | None = None,
     ) -> tuple[str, list[Finding]]:
-        """Move from one medication to another, linking the two prescriptions."""
+        """Move from one medication to another, linking the two prescriptions; what was
+        discussed of the new drug is recorded with its prescription."""
         old = self.prescription(from_prescription_id)  # type: ignore[attr-defined]
         require_choice(strategy, SWITCH_STRATEGIES, "switch.unknown_strategy", "strategy")
         reason = require_text(reason, "switch.reason_required", "Reason for switching")
@@ -147,6 +150,7 @@ class Switching(PlanPart):
             formulary=formulary,
             acknowledgements=acknowledgements,
             use=use,
+            discussion=discussion,
         )
         self._record(
             self.MedicationSwitched,

@@ -43,6 +43,8 @@ CONDITIONS = frozenset(
         "cyp2d6_poor_metaboliser",
         "pregnant",
         "benign_ethnic_neutropenia",
+        # Antipsychotics carry a boxed warning for older people with dementia.
+        "dementia",
     }
 )
 # What the label's maxima depend on besides the patient: the form, the indication
@@ -190,6 +192,62 @@ class Measurement:
     items: tuple[int, ...] = ()
 
 
+#: ICF qualifiers for how much a problem limits a domain of life (WHO ICF, 2001).
+FUNCTIONING_LEVELS = frozenset({"none", "mild", "moderate", "severe", "complete"})
+
+
+@dataclass(frozen=True)
+class Functioning:
+    """How much the patient's problems limit daily life, by domain (ICF qualifiers):
+    the measure of success is functioning, not only symptom scores."""
+
+    work_or_school: str | None = None
+    relationships: str | None = None
+    daily_tasks: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("work_or_school", "relationships", "daily_tasks"):
+            level = getattr(self, name)
+            if level is not None:
+                require_choice(level, FUNCTIONING_LEVELS, "functioning.unknown_level", name)
+
+
+PATIENT_DECISIONS = frozenset({"agrees", "declines", "undecided"})
+#: Who gave the decision: the patient, or for a minor or a patient without capacity,
+#: the person entitled to decide for them.
+DECIDED_BY = frozenset({"patient", "parent", "guardian", "healthcare_proxy"})
+
+
+@dataclass(frozen=True)
+class Discussion:
+    """What was explained before a prescription and what the patient decided: the
+    options, the expected benefit, the side effects, a realistic timeline, and the
+    agreements some drugs need (clozapine's monitoring, a boxed warning, a
+    controlled-substance agreement)."""
+
+    options_considered: tuple[str, ...]
+    expected_benefit: str
+    side_effects_discussed: tuple[str, ...]
+    timeline: str
+    decision: str
+    decided_by: str = "patient"
+    boxed_warning_discussed: bool = False
+    monitoring_agreed: bool = False
+    controlled_substance_agreement: bool = False
+
+    def __post_init__(self) -> None:
+        require_choice(self.decision, PATIENT_DECISIONS, "discussion.unknown_decision", "decision")
+        require_choice(self.decided_by, DECIDED_BY, "discussion.unknown_decider", "decided by")
+        require_text(self.expected_benefit, "discussion.benefit_required", "Expected benefit")
+        require_text(self.timeline, "discussion.timeline_required", "Timeline")
+        if not self.options_considered:
+            raise InvalidValue(
+                "discussion.options_required", "Name the options considered (drugs or not)."
+            )
+        for text in (*self.options_considered, *self.side_effects_discussed):
+            require_text(text, "discussion.invalid", "Discussion item")
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What the prescriber learned before deciding on treatment (the evaluation comes first)."""
@@ -214,6 +272,8 @@ class Evaluation:
     weight_kg: Decimal | None = None
     #: The birth date, where the plan was opened without one (age limits need it).
     birth_date: date | None = None
+    #: Functional impact in structured form (the free text stays in functional_impact).
+    functioning: Functioning | None = None
 
     def __post_init__(self) -> None:
         require_choice(self.kind, EVALUATION_KINDS, "evaluation.unknown_kind", "evaluation kind")
@@ -318,6 +378,18 @@ class TaperStep:
 
     starts_on: date
     dose: Dose
+
+
+@dataclass(frozen=True)
+class ReviewPrompt:
+    """What a new score says about one prescription (no improvement after an adequate
+    trial, remission long enough to discuss tapering, a response lost)."""
+
+    prescription_id: str
+    drug: str
+    code: str
+    message: str
+    source: str
 
 
 @dataclass(frozen=True)

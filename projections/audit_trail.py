@@ -90,8 +90,27 @@ def _(event: CarePlan.EvaluationRecorded) -> str:
 
 @summarise.register
 def _(event: CarePlan.MedicationPrescribed) -> str:
-    return (
+    summary = (
         f"Prescribed {event.drug} {event.dose} {event.frequency.replace('_', ' ')}, {event.route}"
+    )
+    if event.discussion is not None:
+        who = event.discussion.decided_by.replace("_", " ")
+        summary += f"; options discussed, {who} {event.discussion.decision}"
+    return summary
+
+
+@summarise.register
+def _(event: CarePlan.TreatmentDecisionRecorded) -> str:
+    decision = event.decision.replace("_", " ").capitalize()
+    summary = f"{decision}: {event.reason}"
+    return summary + (f" (instead: {', '.join(event.alternatives)})" if event.alternatives else "")
+
+
+@summarise.register
+def _(event: CarePlan.MedicationReviewed) -> str:
+    return (
+        f"{event.drug} reviewed ({event.outcome}): {event.rationale}; next review "
+        f"{event.next_due_on}"
     )
 
 

@@ -12,9 +12,11 @@ the view and the aggregate to the same answer.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from domain.care_plan import CarePlan
+from domain.review_schedule import recorded_due_on
 from domain.values import utc_iso
 from projections import follow_up_rows
 from projections.projection import Projection, handlers
@@ -56,6 +58,14 @@ CREATE TABLE IF NOT EXISTS {current_medication_warnings} (
 FOLLOW_UPS = (
     f"CREATE TABLE IF NOT EXISTS {{current_medication_follow_ups}} ({follow_up_rows.COLUMNS})"
 )
+# When each prescription's benefit-risk review is due (a table of its own: views made
+# before reviews existed gain it on a rebuild).
+REVIEWS = """
+CREATE TABLE IF NOT EXISTS {current_medication_reviews} (
+    prescription_id TEXT PRIMARY KEY,
+    care_plan_id TEXT NOT NULL,
+    due_on TEXT NOT NULL
+)"""
 # "The plan's pending follow-ups, soonest first": plan, then status, then date.
 FOLLOW_UPS_INDEX = """
 CREATE INDEX IF NOT EXISTS {current_medication_follow_ups}_pending
@@ -89,8 +99,13 @@ FIELDS = (
 
 class CurrentMedications(Projection):
     name = "current_medications"
-    tables = ("current_medications", "current_medication_warnings", "current_medication_follow_ups")
-    schema = (TABLE, INDEX, WARNINGS, FOLLOW_UPS, FOLLOW_UPS_INDEX)
+    tables = (
+        "current_medications",
+        "current_medication_warnings",
+        "current_medication_follow_ups",
+        "current_medication_reviews",
+    )
+    schema = (TABLE, INDEX, WARNINGS, FOLLOW_UPS, FOLLOW_UPS_INDEX, REVIEWS)
 
     def process(self, event: Any, sql: Sql, position: int) -> None:
         follow_up_rows.apply(event, sql, sql.table("current_medication_follow_ups"))
@@ -102,7 +117,8 @@ class CurrentMedications(Projection):
                 "WHERE subject_id = %(rx)s AND code LIKE 'dose.%%'",
                 {"rx": event.prescription_id},
             )
-        if warnings and hasattr(event, "prescription_id"):
+        about_a_medication = not isinstance(event, CarePlan.FollowUpScheduled)
+        if warnings and about_a_medication and hasattr(event, "prescription_id"):
             _hold(sql, str(event.originator_id), event.prescription_id, [w.code for w in warnings])
         self._medication(event, sql)
 
@@ -135,6 +151,11 @@ class CurrentMedications(Projection):
                 "version": event.originator_version,
             },
         )
+        _review_due(sql, event, recorded_due_on(event.review_due_on, event.occurred_at.date()))
+
+    @_medication.register
+    def _reviewed(self, event: CarePlan.MedicationReviewed, sql: Sql) -> None:
+        _review_due(sql, event, event.next_due_on)
 
     @_medication.register
     def _dose_changed(self, event: CarePlan.DoseChanged, sql: Sql) -> None:
@@ -218,6 +239,8 @@ class CurrentMedications(Projection):
             )
         elif event.entry_type in PRESCRIPTION_ENTRIES:
             self._undo(sql, restores, params)
+        if "review_due_on" in restores:
+            _review_due(sql, event, restores["review_due_on"], event.subject_id)
         for code in restores.get("withdrawn_warnings", []):
             sql.execute(
                 "DELETE FROM {current_medication_warnings} "
@@ -253,6 +276,19 @@ class CurrentMedications(Projection):
             )
 
 
+def _review_due(sql: Sql, event: Any, due_on: date, rx: str | None = None) -> None:
+    sql.execute(
+        """
+        INSERT INTO {current_medication_reviews} VALUES (%(rx)s, %(plan)s, %(due)s)
+        ON CONFLICT (prescription_id) DO UPDATE SET due_on = %(due)s""",
+        {
+            "rx": rx or event.prescription_id,
+            "plan": str(event.originator_id),
+            "due": due_on.isoformat(),
+        },
+    )
+
+
 def _hold(sql: Sql, plan: str, subject_id: str, codes: list[str]) -> None:
     for code in codes:
         sql.execute(
@@ -268,7 +304,9 @@ def _hold(sql: Sql, plan: str, subject_id: str, codes: list[str]) -> None:
 MEDICATIONS_QUERY = f"""
 SELECT {", ".join(f"m.{field}" for field in FIELDS)},
        (SELECT COUNT(*) FROM current_medication_warnings w
-         WHERE w.subject_id = m.prescription_id) AS pending_acknowledgements
+         WHERE w.subject_id = m.prescription_id) AS pending_acknowledgements,
+       (SELECT r.due_on FROM current_medication_reviews r
+         WHERE r.prescription_id = m.prescription_id) AS review_due_on
   FROM current_medications m
  WHERE m.care_plan_id = %(plan)s AND m.status IN ('active', 'tapering')
  ORDER BY m.started_at, m.prescription_id"""  # noqa: S608 (fixed field names)
@@ -348,6 +386,7 @@ def medications_of(plan: CarePlan) -> list[dict[str, Any]]:
                     if subject == rx.prescription_id
                 ),
                 "next_follow_up": next_follow_up(pending, rx.prescription_id),
+                "review_due_on": rx.review_due_on.isoformat() if rx.review_due_on else None,
             }
         )
     return sorted(rows, key=lambda row: (row["started_at"], row["prescription_id"]))

@@ -1,6 +1,7 @@
 """Outcomes: rating-scale scores over time, per plan and instrument, with the verdicts
 measurement-based care asks for: baseline (the first score), latest, change,
-response and remission.
+response and remission; and functioning beside them (WHODAS-12 is one of the
+instruments; the evaluations' ratings of work, relationships and daily tasks).
 
 Scores come from measurements recorded between visits and from the ones taken
 at a visit. A measurement marked in error, or a visit whose completion is, drops
@@ -38,6 +39,22 @@ INDEX = """
 CREATE INDEX IF NOT EXISTS {outcome_scores}_by_plan
     ON {outcome_scores} (care_plan_id, instrument, taken_at)"""
 
+# Functioning by domain, as each evaluation rated it (ICF qualifiers).
+FUNCTIONING = """
+CREATE TABLE IF NOT EXISTS {outcome_functioning} (
+    care_plan_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    rated_at TEXT NOT NULL,
+    work_or_school TEXT,
+    relationships TEXT,
+    daily_tasks TEXT,
+    PRIMARY KEY (care_plan_id, version)
+)"""
+FUNCTIONING_QUERY = """
+SELECT rated_at, version, work_or_school, relationships, daily_tasks FROM outcome_functioning
+ WHERE care_plan_id = %(plan)s
+ ORDER BY rated_at, version"""
+
 QUERY = """
 SELECT instrument, total, band, urgent, taken_at, version, source FROM outcome_scores
  WHERE care_plan_id = %(plan)s
@@ -46,8 +63,8 @@ SELECT instrument, total, band, urgent, taken_at, version, source FROM outcome_s
 
 class Outcomes(Projection):
     name = "outcomes"
-    tables = ("outcome_scores",)
-    schema = (TABLE, INDEX)
+    tables = ("outcome_scores", "outcome_functioning")
+    schema = (TABLE, INDEX, FUNCTIONING)
 
     @handlers
     def process(self, event: Any, sql: Sql, position: int) -> None:
@@ -67,11 +84,38 @@ class Outcomes(Projection):
             _insert(sql, event, number, instrument, total, band, False, "follow_up")
 
     @process.register
+    def _evaluated(self, event: CarePlan.EvaluationRecorded, sql: Sql, position: int) -> None:
+        rated = event.functioning
+        if rated is None:
+            return
+        sql.defer(
+            """
+            INSERT INTO {outcome_functioning} VALUES (
+                %(plan)s, %(version)s, %(at)s, %(work)s, %(relationships)s, %(tasks)s)
+            ON CONFLICT (care_plan_id, version) DO NOTHING""",
+            {
+                "plan": str(event.originator_id),
+                "version": event.originator_version,
+                "at": utc_iso(event.occurred_at),
+                "work": rated.work_or_school,
+                "relationships": rated.relationships,
+                "tasks": rated.daily_tasks,
+            },
+        )
+
+    @process.register
     def _marked_in_error(self, event: CarePlan.EntryMarkedInError, sql: Sql, position: int) -> None:
+        params = {"plan": str(event.originator_id), "v": event.entry_version}
         if event.entry_type in ("MeasurementRecorded", "FollowUpCompleted"):
             sql.execute(
                 "DELETE FROM {outcome_scores} WHERE care_plan_id = %(plan)s AND version = %(v)s",
-                {"plan": str(event.originator_id), "v": event.entry_version},
+                params,
+            )
+        elif event.entry_type == "EvaluationRecorded":
+            sql.execute(
+                "DELETE FROM {outcome_functioning} "
+                "WHERE care_plan_id = %(plan)s AND version = %(v)s",
+                params,
             )
 
 
@@ -114,6 +158,12 @@ def outcomes(store: ViewStore, care_plan_id: str) -> list[dict[str, Any]]:
         row["urgent"] = bool(row["urgent"])
         series.setdefault(row.pop("instrument"), []).append(row)
     return [verdicts(instrument, scores) for instrument, scores in series.items()]
+
+
+def functioning(store: ViewStore, care_plan_id: str) -> list[dict[str, Any]]:
+    """Functioning by domain at each evaluation that rated it, oldest first."""
+    with store.reading() as sql:
+        return sql.execute(FUNCTIONING_QUERY, {"plan": care_plan_id}).fetchall()
 
 
 def verdicts(instrument: str, scores: list[dict[str, Any]]) -> dict[str, Any]:

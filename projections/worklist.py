@@ -24,7 +24,7 @@ from domain.care_plan import CarePlan
 from domain.labs import LAB_TESTS
 from domain.monitoring import MEASUREMENT_CHECKS
 from domain.monitoring_plan import EARLY_TOLERANCE
-from projections import follow_up_rows
+from projections import follow_up_rows, review_rows
 from projections.cursors import decode_key, encode_key
 from projections.projection import Projection, handlers
 from projections.store import Sql, ViewStore
@@ -109,11 +109,18 @@ UPDATE {{worklist_monitoring}}
 
 class Worklist(Projection):
     name = "worklist"
-    tables = ("worklist_plans", "worklist_follow_ups", "worklist_monitoring", "worklist_checks")
-    schema = (PLANS, FOLLOW_UPS, MONITORING, CHECKS, *INDEXES)
+    tables = (
+        "worklist_plans",
+        "worklist_follow_ups",
+        "worklist_monitoring",
+        "worklist_checks",
+        "worklist_reviews",
+    )
+    schema = (PLANS, FOLLOW_UPS, MONITORING, CHECKS, *INDEXES, review_rows.TABLE, review_rows.INDEX)
 
     def process(self, event: Any, sql: Sql, position: int) -> None:
         follow_up_rows.apply(event, sql, sql.table("worklist_follow_ups"))
+        review_rows.apply(event, sql, sql.table("worklist_reviews"))
         self._apply(event, sql)
 
     @handlers
@@ -273,6 +280,7 @@ class WorklistQuery:
 # filters on the prescriber and the cursor are left out of the text when not asked
 # for, so the planner sees plain comparisons it can use.
 PRESCRIBER = "AND {alias}.scheduled_by = %(prescriber)s"
+PRESCRIBER_OF_REVIEW = "AND r.prescriber = %(prescriber)s"
 FOLLOW_UPS_DUE = """
 SELECT f.follow_up_id, f.care_plan_id, p.patient_id, f.prescription_id, f.due_on, f.modality,
        f.purpose, f.status, f.scheduled_by
@@ -300,13 +308,20 @@ SELECT m.care_plan_id, p.patient_id, m.prescription_id, m.drug, m.test, m.due_on
 # After a cursor: "follow_up" sorts before "monitoring" within one plan and day, so
 # after a follow-up come that plan's later follow-ups and all its checks that day;
 # after a check, only later checks, and follow-ups of later plans or days.
+# Reviews sort last within a plan and day ("review" after "monitoring").
 AFTER = {
     ("f", "follow_up"): "AND (f.due_on, f.care_plan_id, f.follow_up_id) "
     "> (%(a_due)s, %(a_plan)s, %(a_id)s)",
     ("f", "monitoring"): "AND (f.due_on, f.care_plan_id) > (%(a_due)s, %(a_plan)s)",
+    ("f", "review"): "AND (f.due_on, f.care_plan_id) > (%(a_due)s, %(a_plan)s)",
     ("m", "follow_up"): "AND (m.due_on, m.care_plan_id) >= (%(a_due)s, %(a_plan)s)",
     ("m", "monitoring"): "AND (m.due_on, m.care_plan_id, m.version, m.item) "
     "> (%(a_due)s, %(a_plan)s, %(a_version)s, %(a_item)s)",
+    ("m", "review"): "AND (m.due_on, m.care_plan_id) > (%(a_due)s, %(a_plan)s)",
+    ("r", "follow_up"): "AND (r.due_on, r.care_plan_id) >= (%(a_due)s, %(a_plan)s)",
+    ("r", "monitoring"): "AND (r.due_on, r.care_plan_id) >= (%(a_due)s, %(a_plan)s)",
+    ("r", "review"): "AND (r.due_on, r.care_plan_id, r.prescription_id) "
+    "> (%(a_due)s, %(a_plan)s, %(a_id)s)",
 }
 
 
@@ -342,8 +357,10 @@ def worklist_page(
     with store.reading() as sql:
         follow_ups = sql.execute(due_query(FOLLOW_UPS_DUE, "f", query), params).fetchall()
         checks = sql.execute(due_query(CHECKS_DUE, "m", query), params).fetchall()
+        reviews = sql.execute(due_query(review_rows.REVIEWS_DUE, "r", query), params).fetchall()
     keyed = [(_follow_up_key(row), _follow_up_item(row, query.on)) for row in follow_ups]
     keyed += [(_check_key(row), _check_item(row, query.on)) for row in checks]
+    keyed += [(_review_key(row), review_rows.review_item(row, query.on)) for row in reviews]
     keyed.sort(key=lambda pair: pair[0])
     page = keyed[: query.limit]
     more = len(keyed) > query.limit
@@ -362,7 +379,7 @@ def decode_worklist_cursor(cursor: str) -> WorklistKey:
         date.fromisoformat(key[0])
     except ValueError:
         raise ValueError("invalid cursor") from None
-    if key[2] not in ("follow_up", "monitoring"):
+    if key[2] not in ("follow_up", "monitoring", "review"):
         raise ValueError("invalid cursor")
     return key
 
@@ -371,13 +388,18 @@ def _follow_up_key(row: dict[str, Any]) -> WorklistKey:
     return (str(row["due_on"]), row["care_plan_id"], "follow_up", row["follow_up_id"], 0, 0)
 
 
+def _review_key(row: dict[str, Any]) -> WorklistKey:
+    return (str(row["due_on"]), row["care_plan_id"], "review", row["prescription_id"], 0, 0)
+
+
 def _check_key(row: dict[str, Any]) -> WorklistKey:
     return (str(row["due_on"]), row["care_plan_id"], "monitoring", "", row["version"], row["item"])
 
 
 def due_query(template: str, alias: str, query: WorklistQuery) -> str:
     """The statement for ``query``: with the prescriber and cursor clauses only when asked."""
-    clause = PRESCRIBER.format(alias=alias) if query.prescriber is not None else ""
+    mine = PRESCRIBER_OF_REVIEW if alias == "r" else PRESCRIBER.format(alias=alias)
+    clause = mine if query.prescriber is not None else ""
     after = AFTER[(alias, query.after[2])] if query.after is not None else ""
     return template.format(prescriber=clause, after=after)
 

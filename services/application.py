@@ -32,6 +32,7 @@ from domain.scales import MeasurementGiven
 from domain.terminology import DiagnosisCodes, display_of
 from domain.values import (
     CommandContext,
+    Discussion,
     Dose,
     Evaluation,
     FollowUpPlan,
@@ -192,6 +193,7 @@ class CarePlans(Application[UUID]):
         acknowledgements: Mapping[str, str] | None = None,
         refills: int = 0,
         use: UseContext | None = None,
+        discussion: Discussion | None = None,
     ) -> CommandResult:
         def act(plan: CarePlan) -> tuple[str, list[Finding]]:
             return plan.prescribe(
@@ -207,6 +209,7 @@ class CarePlans(Application[UUID]):
                 refills=refills,
                 regulations=self.regulations,
                 use=use,
+                discussion=discussion,
             )
 
         return self._change(plan_id, act)
@@ -302,9 +305,16 @@ class CarePlans(Application[UUID]):
         return self._change(plan_id, act)
 
     def schedule_follow_up(
-        self, plan_id: UUID | str, plan_: FollowUpPlan, ctx: CommandContext
+        self,
+        plan_id: UUID | str,
+        plan_: FollowUpPlan,
+        ctx: CommandContext,
+        acknowledgements: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        return self._change(plan_id, lambda plan: plan.schedule_follow_up(plan_, ctx))
+        """The result's warnings: a visit too far off for a patient not yet stable."""
+        return self._change(
+            plan_id, lambda plan: plan.schedule_follow_up(plan_, ctx, acknowledgements)
+        )
 
     def complete_follow_up(
         self,
@@ -322,7 +332,7 @@ class CarePlans(Application[UUID]):
         return self._change(
             plan_id,
             lambda plan: plan.complete_follow_up(
-                follow_up_id, modality, measurements, side_effects, adherence, ctx
+                follow_up_id, modality, measurements, side_effects, adherence, ctx, self.formulary
             ),
         )
 
@@ -401,7 +411,9 @@ class CarePlans(Application[UUID]):
         above 0) and a warning when item 9 is unknown (a total only)."""
         return self._change(
             plan_id,
-            lambda plan: plan.record_measurement(instrument, ctx, total=total, items=items),
+            lambda plan: plan.record_measurement(
+                instrument, ctx, total=total, items=items, formulary=self.formulary
+            ),
         )
 
     def record_check(
@@ -426,6 +438,39 @@ class CarePlans(Application[UUID]):
     ) -> CommandResult:
         """``result`` holds CarePlan.record_lab_result's arguments (test, value, unit, …)."""
         return self._change(plan_id, lambda plan: plan.record_lab_result(ctx=ctx, **result))
+
+    # -- the course of care: whether to prescribe, benefit-risk reviews --------
+
+    def record_treatment_decision(
+        self,
+        plan_id: UUID | str,
+        *,
+        decision: str,
+        reason: str,
+        alternatives: Sequence[str],
+        ctx: CommandContext,
+    ) -> CommandResult:
+        return self._change(
+            plan_id,
+            lambda plan: plan.record_treatment_decision(decision, reason, list(alternatives), ctx),
+        )
+
+    def review_medication(
+        self,
+        plan_id: UUID | str,
+        prescription_id: str,
+        *,
+        outcome: str,
+        rationale: str,
+        ctx: CommandContext,
+    ) -> CommandResult:
+        """The result's warnings are what the scores say (no improvement, …)."""
+        return self._change(
+            plan_id,
+            lambda plan: plan.review_medication(
+                prescription_id, outcome, rationale, ctx, formulary=self.formulary
+            ),
+        )
 
     # -- care team and record keeping: referrals, care team, corrections, closing --
 

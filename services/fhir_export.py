@@ -7,6 +7,9 @@
 - A ``MedicationStatement`` per medication taken now.
 - ``Observation`` for each scale (LOINC where the total has a code) and lab result.
 - ``Encounter`` per follow-up (telehealth is class ``VR``, in person ``AMB``).
+- ``Consent`` per treatment agreed, pending or declined: what was discussed before a
+  prescription (permit, or proposed while undecided) and medication the patient
+  declined (deny).
 - ``Provenance`` per stored event: who did what, when it happened, when recorded.
 - ``AuditEvent`` per logged read of the record.
 
@@ -35,6 +38,7 @@ UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 AUDIT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -71,6 +75,7 @@ def export_bundle(
         *builder.medication_statements(),
         *builder.observations(),
         *builder.encounters(),
+        *builder.consents(),
     ]
     resources += builder.provenance()
     resources += [builder.audit_event(read) for read in reads]
@@ -211,6 +216,42 @@ class _Builder:
             else:
                 continue
             self.produced.setdefault(version, found[-1]["id"])
+        return found
+
+    # -- consent ----------------------------------------------------------------
+
+    def consents(self) -> list[dict[str, Any]]:
+        """The patient's decisions about medication, as FHIR Consent (treatment scope)."""
+        found = []
+        for event in self.history:
+            if isinstance(event, CarePlan.MedicationPrescribed) and event.discussion:
+                decision = event.discussion.decision
+                permit = "deny" if decision == "declines" else "permit"
+                status = "proposed" if decision == "undecided" else "active"
+                text = f"{event.drug}: {event.discussion.expected_benefit}"
+            elif (
+                isinstance(event, CarePlan.TreatmentDecisionRecorded)
+                and event.decision == "medication_declined"
+            ):
+                permit, status, text = "deny", "active", f"medication declined: {event.reason}"
+            else:
+                continue
+            version = event.originator_version
+            consent = {
+                "resourceType": "Consent",
+                "id": self.id("consent", str(version)),
+                "status": "entered-in-error" if version in self.in_error else status,
+                "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "treatment"}]},
+                "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
+                "patient": self.patient_ref,
+                "dateTime": _instant(event.occurred_at),
+                "performer": [_who(event.actor)],
+                "policyRule": {"coding": [{"system": ACT_CODE, "code": "OPTIN"}]},
+                "provision": {"type": permit, "purpose": [{"system": ACT_REASON, "code": "TREAT"}]},
+                "sourceAttachment": {"contentType": "text/plain", "title": text},
+            }
+            self.produced[version] = consent["id"]
+            found.append(consent)
         return found
 
     def _scale_of(self, m: Measurement, event: Any, status: str, n: str) -> dict[str, Any]:

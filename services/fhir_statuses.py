@@ -30,6 +30,10 @@ REQUIRED_STATUS: dict[str, frozenset[str]] = {
         {"planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled"}
         | {"entered-in-error", "unknown"}
     ),
+    # consent-state-codes
+    "Consent": frozenset(
+        {"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"}
+    ),
     # Patient, Provenance, AuditEvent have no status element.
 }
 #: MedicationRequest.intent (medicationrequest-intent), Bundle.type (bundle-type).

@@ -15,7 +15,17 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.safety import Finding
-from domain.values import Actor, Diagnosis, Dose, Measurement, MonitoringItem, TaperStep
+from domain.values import (
+    Actor,
+    Diagnosis,
+    Discussion,
+    Dose,
+    Functioning,
+    Measurement,
+    MonitoringItem,
+    ReviewPrompt,
+    TaperStep,
+)
 
 
 class DateAsISO(Transcoding):
@@ -83,6 +93,18 @@ class MeasurementAsDict(ValueObjectAsDict):
         return Measurement(data["instrument"], data["total"], tuple(data.get("items", ())))
 
 
+class DiscussionAsDict(ValueObjectAsDict):
+    """Lists come back from JSON as lists; the value keeps them as tuples."""
+
+    def __init__(self) -> None:
+        super().__init__(Discussion, "discussion")
+
+    def decode(self, data: dict[str, Any]) -> Discussion:
+        options, side_effects = data["options_considered"], data["side_effects_discussed"]
+        fields_ = {**data, "options_considered": tuple(options)}
+        return Discussion(**{**fields_, "side_effects_discussed": tuple(side_effects)})
+
+
 @lru_cache(maxsize=4096)
 def _actor(items: tuple[tuple[str, Any], ...]) -> Actor:
     return Actor(**dict(items))
@@ -97,3 +119,6 @@ def register_value_objects(transcoder: JSONTranscoder) -> None:
     transcoder.register(ValueObjectAsDict(Finding, "finding"))
     transcoder.register(ValueObjectAsDict(TaperStep, "taper_step"))
     transcoder.register(ValueObjectAsDict(MonitoringItem, "monitoring_item"))
+    transcoder.register(DiscussionAsDict())
+    transcoder.register(ValueObjectAsDict(Functioning, "functioning"))
+    transcoder.register(ValueObjectAsDict(ReviewPrompt, "review_prompt"))

@@ -109,6 +109,17 @@ class Acknowledgement(Strict):
     justification: Text
 
 
+FunctioningLevel = Literal["none", "mild", "moderate", "severe", "complete"]
+
+
+class FunctioningIn(Strict):
+    """How much problems limit each domain of life (ICF qualifiers)."""
+
+    work_or_school: FunctioningLevel | None = None
+    relationships: FunctioningLevel | None = None
+    daily_tasks: FunctioningLevel | None = None
+
+
 class RecordEvaluation(Command):
     model_config = ConfigDict(  # merged with Strict's: unknown fields refused, text trimmed
         json_schema_extra={
@@ -156,6 +167,9 @@ class RecordEvaluation(Command):
         default=None,
         description="The birth date, if the plan was opened without one (age rules need it).",
     )
+    functioning: FunctioningIn | None = Field(
+        default=None, description="Functional impact by domain, beside functional_impact."
+    )
 
 
 class UseIn(Strict):
@@ -166,6 +180,24 @@ class UseIn(Strict):
         default=None, description="A labelled indication with its own maximum, e.g. ocd."
     )
     setting: CareSetting = "outpatient"
+
+
+class DiscussionIn(Strict):
+    """What was explained before the prescription, and the patient's decision."""
+
+    options_considered: list[ShortText] = Field(
+        min_length=1, max_length=20, examples=[["sertraline", "CBT", "watchful waiting"]]
+    )
+    expected_benefit: Text
+    side_effects_discussed: list[ShortText] = Field(default_factory=list, max_length=30)
+    timeline: Text = Field(examples=["several weeks before the full effect"])
+    decision: Literal["agrees", "declines", "undecided"]
+    decided_by: Literal["patient", "parent", "guardian", "healthcare_proxy"] = "patient"
+    boxed_warning_discussed: bool = False
+    monitoring_agreed: bool = Field(default=False, description="Clozapine: blood counts agreed.")
+    controlled_substance_agreement: bool = Field(
+        default=False, description="Stimulants, benzodiazepines: safe-use agreement recorded."
+    )
 
 
 class Prescribe(Command, UseIn):
@@ -195,6 +227,9 @@ class Prescribe(Command, UseIn):
         default_factory=list,
         max_length=20,
         description="Warnings this command raises, acknowledged with a justification.",
+    )
+    discussion: DiscussionIn | None = Field(
+        default=None, description="Without it the prescription answers consent.not_recorded."
     )
 
 
@@ -299,10 +334,38 @@ class Switch(Command, UseIn):
     )
     washout_days: int = Field(default=0, ge=0, le=90, description="Washout: days off before.")
     acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=40)
+    discussion: DiscussionIn | None = None
 
 
 class ScheduleFollowUp(Command, FollowUpIn):
-    pass
+    acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=5)
+
+
+class RecordTreatmentDecision(Command):
+    decision: Literal["medication_not_indicated", "medication_declined", "medication_deferred"]
+    reason: Text
+    alternatives: list[ShortText] = Field(
+        default_factory=list, max_length=20, examples=[["CBT referral", "review in 4 weeks"]]
+    )
+
+
+class ReviewMedication(Command):
+    outcome: Literal["continue", "adjust", "taper", "stop"]
+    rationale: Text
+
+
+class TreatmentDecisionOut(BaseModel):
+    decision_id: str
+    version: int
+
+
+class ReviewedOut(BaseModel):
+    review_id: str
+    version: int
+    warnings: list[FindingOut] = Field(
+        description="What the scores say: no improvement after an adequate trial, a response "
+        "lost, remission held long enough to discuss tapering."
+    )
 
 
 class MeasurementIn(Strict):
@@ -394,6 +457,9 @@ class Checked(BaseModel):
 class FollowUpScheduledOut(BaseModel):
     follow_up_id: str
     version: int
+    warnings: list[FindingOut] = Field(
+        default_factory=list, description="A visit too far off for a patient not yet stable."
+    )
 
 
 class PrescriptionOut(BaseModel):
@@ -415,6 +481,8 @@ class PlanPrescriptionOut(PrescriptionOut):
     form: str | None
     indication_code: str | None
     setting: str
+    review_due_on: date | None = Field(description="When the benefit-risk review is due.")
+    discussed: bool = Field(description="Whether what was discussed was recorded.")
 
 
 class FollowUpOut(BaseModel):
@@ -434,6 +502,15 @@ class PendingAcknowledgement(BaseModel):
     source: str
 
 
+class TreatmentDecisionView(BaseModel):
+    decision_id: str
+    decision: str
+    reason: str
+    alternatives: list[str]
+    decided_at: datetime
+    decided_by: str
+
+
 class CarePlanOut(BaseModel):
     care_plan_id: str
     patient_id: str
@@ -446,6 +523,7 @@ class CarePlanOut(BaseModel):
     prescriptions: list[PlanPrescriptionOut]
     follow_ups: list[FollowUpOut]
     pending_acknowledgements: list[PendingAcknowledgement]
+    treatment_decisions: list[TreatmentDecisionView] = Field(default_factory=list)
 
 
 class NextFollowUp(BaseModel):
@@ -464,6 +542,12 @@ class MedicationOut(PrescriptionOut):
     )
     pending_acknowledgements: int = Field(
         description="Safety warnings on this prescription still waiting for acknowledgement."
+    )
+    review_due_on: date | None = Field(
+        default=None, description="When its benefit-risk review is due."
+    )
+    review_overdue: bool | None = Field(
+        default=None, description="The review's date has passed (today, or as_of)."
     )
 
 

@@ -36,13 +36,14 @@ class Timeline(BaseModel):
 
 
 class WorklistItem(BaseModel):
-    kind: Literal["follow_up", "monitoring"]
+    kind: Literal["follow_up", "monitoring", "review"]
     care_plan_id: str
     patient_id: str
     due_on: date
     overdue: bool = Field(description="Due before the day asked for (on).")
-    status: Literal["scheduled", "missed", "due"] = Field(
-        description="A follow-up scheduled or missed (to rebook), or a check due."
+    status: Literal["scheduled", "missed", "due", "prompted"] = Field(
+        description="A follow-up scheduled or missed (to rebook), a check or review due, or "
+        "a review a score prompted (no improvement, a response lost, remission held)."
     )
     prescriber_id: str = Field(description="Who scheduled it: the item's owner on the list.")
     prescription_id: str | None
@@ -51,6 +52,7 @@ class WorklistItem(BaseModel):
     modality: str | None = None
     drug: str | None = None
     test: str | None = None
+    prompt: str | None = Field(default=None, description="The prompt's code, for a review.")
 
 
 class Worklist(BaseModel):
@@ -90,9 +92,24 @@ class InstrumentOutcome(BaseModel):
     scores: list[Score]
 
 
+class FunctioningRating(BaseModel):
+    rated_at: datetime
+    version: int
+    work_or_school: str | None
+    relationships: str | None
+    daily_tasks: str | None
+
+
 class Outcomes(BaseModel):
     care_plan_id: str
-    instruments: list[InstrumentOutcome]
+    instruments: list[InstrumentOutcome] = Field(
+        description="Symptom scales and WHODAS-12 (functioning), each over time."
+    )
+    functioning: list[FunctioningRating] = Field(
+        default_factory=list,
+        description="How much problems limit work or school, relationships and daily tasks, "
+        "as each evaluation rated it (none, mild, moderate, severe, complete).",
+    )
 
 
 class ProjectionLag(BaseModel):

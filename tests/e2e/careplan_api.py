@@ -60,6 +60,16 @@ def evaluation(kind: str = "initial", **overrides: Any) -> dict[str, Any]:
     return body
 
 
+#: What the prescriber explained and the patient agreed to, as a clinic app sends it.
+DISCUSSION = {
+    "options_considered": ["an SSRI", "CBT", "watchful waiting"],
+    "expected_benefit": "less low mood, better sleep",
+    "side_effects_discussed": ["nausea", "headache"],
+    "timeline": "several weeks before the full effect",
+    "decision": "agrees",
+}
+
+
 def prescription(
     drug: str = "sertraline",
     amount: Any = "25",
@@ -74,6 +84,7 @@ def prescription(
         "frequency": "daily",
         "route": "oral",
         "indication": "F32.1 major depressive disorder",
+        "discussion": DISCUSSION,
     }
     if follow_up_in_days is not None:
         body["follow_up"] = {"due_on": due(follow_up_in_days), "modality": "telehealth"}

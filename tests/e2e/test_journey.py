@@ -270,7 +270,9 @@ class TestAuditTrail:
         summaries = [e["summary"] for e in entries]
         assert summaries[0] == "Care plan opened"
         assert summaries[1] == "Initial evaluation (in person): F32.1"
-        assert summaries[2] == "Prescribed sertraline 25 mg daily, oral"
+        assert summaries[2] == (
+            "Prescribed sertraline 25 mg daily, oral; options discussed, patient agrees"
+        )
         assert summaries[4] == f"sertraline dose 25 mg → 50 mg: {DOSE_REASON}"
         assert summaries[5].endswith(f": {FOLLOW_UP_PURPOSE}")
         assert summaries[6] == "Follow-up completed (in person): PHQ-9 12"

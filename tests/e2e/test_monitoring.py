@@ -272,6 +272,7 @@ class TestMeasurements:
             "band": "moderate",
             "urgent": True,
             "findings": [finding],
+            "prompts": [],
         }
         assert last_summary(prescriber, treated.plan) == (
             "PHQ-9 12 (moderate); needs same-day attention"

@@ -22,6 +22,7 @@ from domain.values import (
     Actor,
     CommandContext,
     Diagnosis,
+    Discussion,
     Dose,
     Evaluation,
     FollowUpPlan,
@@ -50,6 +51,13 @@ Step = Callable[[str, CommandResult], None]
 
 
 BIRTH_DATE = date(1985, 6, 15)
+AGREED = Discussion(
+    options_considered=("lithium", "lamotrigine", "psychotherapy"),
+    expected_benefit="fewer mood episodes",
+    side_effects_discussed=("tremor", "nausea"),
+    timeline="weeks to months",
+    decision="agrees",
+)
 
 
 def play(app: CarePlans, patient_id: str, after: Step | None = None) -> Course:
@@ -103,6 +111,7 @@ def play(app: CarePlans, patient_id: str, after: Step | None = None) -> Course:
             indication="F31.81",
             follow_up=due(follow_up) if follow_up is not None else None,
             ctx=on(0 if name != "trazodone" else 3),
+            discussion=AGREED,
         )
         course.rx[name] = str(result.created_id)
         step(f"prescribe {name}", result)
@@ -123,6 +132,7 @@ def play(app: CarePlans, patient_id: str, after: Step | None = None) -> Course:
         indication="F31.81",
         follow_up=None,
         ctx=on(2),
+        discussion=AGREED,
     )
     course.rx["bupropion"] = str(bupropion.created_id)
     step("prescribe bupropion", bupropion)

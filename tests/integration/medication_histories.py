@@ -13,7 +13,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from domain.care_plan import CarePlan
-from domain.values import CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
+from domain.values import CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan, Functioning
 from services.application import CarePlans
 from services.demo import PRESCRIBER
 
@@ -21,6 +21,7 @@ EVALUATION = Evaluation(
     kind="initial",
     modality="in_person",
     diagnoses=(Diagnosis("F32.1", "Major depressive disorder, moderate"),),
+    functioning=Functioning("moderate", "mild", "none"),
 )
 
 

@@ -7,7 +7,15 @@ from decimal import Decimal
 
 from domain.care_plan import CarePlan
 from domain.formulary import load_formulary
-from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
+from domain.values import (
+    Actor,
+    CommandContext,
+    Diagnosis,
+    Discussion,
+    Dose,
+    Evaluation,
+    FollowUpPlan,
+)
 
 FORMULARY = load_formulary()
 DR_ADA = Actor("dr-ada", "prescriber", name="Dr Ada")
@@ -15,6 +23,14 @@ NURSE_SAM = Actor("rn-sam", "clinician")
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 #: A 40-year-old: age rules apply to a known age (a plan without one is tested apart).
 BIRTH_DATE = date(1985, 6, 15)
+#: What a prescriber explains before a start, and the patient's agreement.
+AGREED = Discussion(
+    options_considered=("an SSRI", "psychotherapy", "watchful waiting"),
+    expected_benefit="less low mood and better sleep",
+    side_effects_discussed=("nausea", "headache", "sexual side effects"),
+    timeline="several weeks before the full effect",
+    decision="agrees",
+)
 
 
 def ctx(actor: Actor = DR_ADA, at: datetime = NOW) -> CommandContext:
@@ -47,7 +63,15 @@ def evaluated_plan() -> CarePlan:
 def on_sertraline(amount: str = "25") -> tuple[CarePlan, str]:
     plan = evaluated_plan()
     rx, _ = plan.prescribe(
-        "sertraline", mg(amount), "daily", "oral", "MDD", in_weeks(2), ctx(), formulary=FORMULARY
+        "sertraline",
+        mg(amount),
+        "daily",
+        "oral",
+        "MDD",
+        in_weeks(2),
+        ctx(),
+        formulary=FORMULARY,
+        discussion=AGREED,
     )
     return plan, rx
 

@@ -8,9 +8,16 @@ from typing import Any
 
 from domain.care_plan import CarePlan
 from domain.scales import validated_measurement
-from domain.values import Actor, Evaluation, FollowUpPlan, TaperStep
+from domain.values import Actor, Discussion, Evaluation, FollowUpPlan, Functioning, TaperStep
 from tests.unit.clinic import FORMULARY, NOW, NURSE_SAM, ctx, evaluated_plan, in_weeks, mg
 
+DISCUSSED = Discussion(
+    options_considered=("lithium", "quetiapine", "psychotherapy"),
+    expected_benefit="fewer and milder mood episodes",
+    side_effects_discussed=("tremor", "thirst", "weight gain"),
+    timeline="levels guide the dose over 1-2 weeks; full effect over weeks to months",
+    decision="agrees",
+)
 SUPERVISED = Actor(
     "pa-kim", "prescriber", name="Kim Lee, PA", supervisor_id="dr-ada", profession="psychiatrist"
 )
@@ -28,6 +35,7 @@ def every_event_type() -> list[Any]:
         in_weeks(1),
         ctx(),
         formulary=FORMULARY,
+        discussion=DISCUSSED,
     )
     plan.change_dose(lithium, mg("450"), "level low", None, ctx(), formulary=FORMULARY)
     sertraline, warnings = plan.prescribe(
@@ -35,7 +43,7 @@ def every_event_type() -> list[Any]:
     )
     for finding in warnings:
         plan.acknowledge_warning(sertraline, finding.code, "seen before, tolerated", ctx())
-    plan.switch(
+    bupropion, _ = plan.switch(
         sertraline,
         strategy="cross_taper",
         reason="sexual side effects",
@@ -53,7 +61,7 @@ def every_event_type() -> list[Any]:
         lithium, "toxicity", ctx(), reason_code="adverse_reaction", formulary=FORMULARY
     )
     first, second, third = (
-        plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=d)), ctx())
+        plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=d)), ctx())[0]
         for d in (0, 10, 20)
     )
     plan.complete_follow_up(
@@ -61,7 +69,7 @@ def every_event_type() -> list[Any]:
     )
     plan.cancel_follow_up(second, "seen at the first visit", ctx())
     plan.reschedule_follow_up(third, NOW.date() + timedelta(days=21), None, "holiday", ctx())
-    pending = plan.schedule_follow_up(FollowUpPlan(NOW.date()), ctx())
+    pending, _ = plan.schedule_follow_up(FollowUpPlan(NOW.date()), ctx())
     plan.mark_follow_up_missed(pending, "no answer", ctx(NURSE_SAM))
     plan.report_side_effect("tremor", "mild", "monitor", ctx(NURSE_SAM), prescription_id=lithium)
     plan.record_adherence("missed_some_doses", ctx(NURSE_SAM), note="weekends")
@@ -76,9 +84,11 @@ def every_event_type() -> list[Any]:
         (),
         conditions=frozenset({"hepatic_impairment_moderate"}),
         weight_kg=Decimal("70"),
+        functioning=Functioning("moderate", "mild", None),
     )
-    flagged = plan.record_evaluation(reassessment, ctx(), FORMULARY)  # bupropion over 100 mg
-    assert flagged, "the reassessment flags bupropion (MedicationReviewFlagged)"
+    reviewed = plan.record_evaluation(reassessment, ctx(), FORMULARY)  # bupropion over 100 mg
+    assert reviewed.flagged, "the reassessment flags bupropion (MedicationReviewFlagged)"
+    plan.review_medication(bupropion, "continue", "tolerated; too early to judge", ctx())
     plan.refer_to_therapy("cbt", "Riverside Psychology", "relapse prevention", "routine", ctx())
     plan.change_care_team(
         "pa-kim", "physician_assistant", "joined", ctx(), name="Kim", supervisor_id="dr-ada"
@@ -91,6 +101,9 @@ def every_event_type() -> list[Any]:
 
 def closed_plan_events() -> list[Any]:
     plan = evaluated_plan()
+    plan.record_treatment_decision(
+        "medication_declined", "prefers to try therapy first", ["CBT"], ctx()
+    )
     plan.close("patient_declined", "prefers therapy alone", ctx())
     return list(plan.pending_events)
 

@@ -18,6 +18,7 @@ from domain.errors import (
 from domain.scales import validated_measurement
 from domain.values import Dose, Evaluation, FollowUpPlan
 from tests.unit.clinic import (
+    AGREED,
     DR_ADA,
     FORMULARY,
     NOW,
@@ -137,7 +138,15 @@ class TestPrescribing:
     def test_a_pending_follow_up_is_enough_for_another_prescription(self) -> None:
         plan, _ = on_sertraline()
         rx, warnings = plan.prescribe(
-            "trazodone", mg("50"), "at_bedtime", "oral", "sleep", None, ctx(), formulary=FORMULARY
+            "trazodone",
+            mg("50"),
+            "at_bedtime",
+            "oral",
+            "sleep",
+            None,
+            ctx(),
+            formulary=FORMULARY,
+            discussion=AGREED,
         )
         assert plan.prescription(rx).drug == "trazodone"
         assert warnings == []
@@ -291,7 +300,7 @@ class TestFollowUps:
 
     def test_a_follow_up_can_be_scheduled_on_its_own(self) -> None:
         plan = evaluated_plan()
-        follow_up_id = plan.schedule_follow_up(FollowUpPlan(date(2026, 3, 16)), ctx())
+        follow_up_id, _ = plan.schedule_follow_up(FollowUpPlan(date(2026, 3, 16)), ctx())
         assert plan.follow_up(follow_up_id).due_on == date(2026, 3, 16)
         assert plan.follow_up(follow_up_id).prescription_id is None
 

@@ -17,11 +17,11 @@ def test_every_header_of_a_prescription() -> None:
     assert headers == {
         "ce_specversion": b"1.0",
         "ce_id": f"{plan.id}:3".encode(),
-        "ce_type": b"careplan.MedicationPrescribed.v3",
+        "ce_type": b"careplan.MedicationPrescribed.v4",
         "ce_source": b"urn:careplan:test",
         "ce_subject": str(plan.id).encode(),
         "ce_time": headers["ce_time"],
-        "ce_dataschema": b"https://careplan.example/schemas/careplan.MedicationPrescribed.v3.json",
+        "ce_dataschema": b"https://careplan.example/schemas/careplan.MedicationPrescribed.v4.json",
         "content-type": b"application/json",
     }
 

@@ -3,6 +3,7 @@ the links between resources resolve inside the Bundle."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from domain.scales import validated_measurement
 from domain.values import FollowUpPlan, TaperStep
 from services.fhir_export import export_bundle
 from services.fhir_statuses import InvalidStatus, check_codes
-from tests.unit.clinic import DR_ADA, FORMULARY, NOW, ctx, evaluated_plan, in_weeks, mg
+from tests.unit.clinic import AGREED, DR_ADA, FORMULARY, NOW, ctx, evaluated_plan, in_weeks, mg
 from tests.unit.test_upcasting import a_full_history
 
 
@@ -172,3 +173,37 @@ def test_an_entry_in_error_is_exported_as_such() -> None:
     [request] = of_type(bundle, "MedicationRequest")
     assert request["status"] == "entered-in-error"
     assert of_type(bundle, "MedicationStatement") == []
+
+
+def test_decisions_about_medication_are_consents() -> None:
+    plan = evaluated_plan()
+    plan.record_treatment_decision("medication_declined", "prefers CBT first", ["CBT"], ctx())
+    plan.prescribe(
+        "sertraline",
+        mg("50"),
+        "daily",
+        "oral",
+        "MDD",
+        FollowUpPlan((NOW + timedelta(days=44)).date()),
+        later(30),
+        formulary=FORMULARY,
+        discussion=AGREED,
+    )
+    plan.prescribe(
+        "buspirone",
+        mg("7.5"),
+        "twice_daily",
+        "oral",
+        "GAD",
+        None,
+        later(31),
+        formulary=FORMULARY,
+        discussion=replace(AGREED, decision="undecided"),
+    )
+    consents = of_type(build(plan), "Consent")
+    assert [(c["provision"]["type"], c["status"]) for c in consents] == [
+        ("deny", "active"),
+        ("permit", "active"),
+        ("permit", "proposed"),
+    ]
+    assert all(c["scope"]["coding"][0]["code"] == "treatment" for c in consents)

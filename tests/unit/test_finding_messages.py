@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,9 +14,11 @@ import pytest
 
 from domain import (
     allergies,
+    consent,
     interactions,
     missing_facts,
     monitoring_plan,
+    outcome_rules,
     record_rules,
     safety,
     schedules,
@@ -29,7 +32,7 @@ from domain.regulations import default_regulations
 from domain.safety import Finding
 from domain.scales import scored_measurement
 from domain.values import Actor, MonitoringItem, TaperStep
-from tests.unit.clinic import FORMULARY, NOW, ctx, evaluated_plan, in_weeks, mg
+from tests.unit.clinic import AGREED, FORMULARY, NOW, ctx, evaluated_plan, in_weeks, mg
 
 DRUGS = FORMULARY.drugs
 OTHERS = FORMULARY.others
@@ -123,6 +126,17 @@ def _caution(group: str) -> list[Finding]:
     return interactions.major_interactions(sensitive[0], [changer], [])
 
 
+def _prompts(scores: list[tuple[int, int]]) -> list[Finding]:
+    """What PHQ-9 totals on these days (from the start of sertraline 50 mg) prompt."""
+    course = outcome_rules.Course(
+        "rx-1", drug("sertraline"), "F32.1 depression", Decimal(50), "daily", NOW, NOW
+    )
+    history = [
+        outcome_rules.ScorePoint("PHQ-9", total, NOW + timedelta(days=day)) for total, day in scores
+    ]
+    return outcome_rules.prompts(course, history)
+
+
 PA = Actor("pa-kim", "prescriber", profession="physician_assistant")
 GP = Actor("dr-gp", "prescriber", profession="primary_care")
 AFTER_FLEXIBILITY = datetime(2027, 2, 1, tzinfo=UTC)
@@ -156,8 +170,12 @@ RENDER: dict[str, Callable[[], list[Finding]]] = {
     "lamotrigine.titration_too_fast": lambda: schedules.lamotrigine_titration(
         drug("lamotrigine"), Decimal(100), 3, True
     ),
-    "follow_up.interval_too_long": lambda: schedules.follow_up_interval(
-        drug("sertraline"), 40, True, TODAY, TODAY + timedelta(days=35)
+    "follow_up.interval_too_long": lambda: (
+        schedules.follow_up_interval(
+            drug("sertraline"), 40, True, TODAY, TODAY + timedelta(days=35)
+        )
+        + outcome_rules.visit_spacing(False, True, TODAY, TODAY + timedelta(days=60))
+        + outcome_rules.visit_spacing(True, True, TODAY, TODAY + timedelta(days=120))
     ),
     "patient.age_unknown": lambda: missing_facts.missing_facts(
         drug("citalopram"), None, Decimal(70), starting=True
@@ -272,6 +290,31 @@ RENDER: dict[str, Callable[[], list[Finding]]] = {
     ),
     "allergy.not_coded": lambda: allergies.uncoded_findings(["penicillin (hives)"]),
     "care_plan.already_open": _already_open,
+    "consent.not_recorded": lambda: consent.consent_findings(
+        drug("sertraline"), None, 40, frozenset()
+    ),
+    "consent.declined": lambda: consent.consent_findings(
+        drug("sertraline"), replace(AGREED, decision="declines"), 40, frozenset()
+    ),
+    "consent.undecided": lambda: consent.consent_findings(
+        drug("sertraline"), replace(AGREED, decision="undecided"), 40, frozenset()
+    ),
+    "consent.guardian_required": lambda: consent.consent_findings(
+        drug("sertraline"), replace(AGREED, boxed_warning_discussed=True), 16, frozenset()
+    ),
+    "consent.monitoring_not_agreed": lambda: consent.consent_findings(
+        drug("clozapine"), AGREED, 40, frozenset()
+    ),
+    "consent.boxed_warning_not_discussed": lambda: (
+        consent.consent_findings(drug("sertraline"), AGREED, 19, frozenset())
+        + consent.consent_findings(drug("quetiapine"), AGREED, 80, frozenset({"dementia"}))
+    ),
+    "consent.controlled_agreement_missing": lambda: consent.consent_findings(
+        drug("lisdexamfetamine"), AGREED, 40, frozenset()
+    ),
+    "outcome.no_improvement": lambda: _prompts([(14, 0), (13, 50)]),
+    "outcome.response_lost": lambda: _prompts([(20, 0), (8, 30), (16, 60)]),
+    "outcome.sustained_remission": lambda: _prompts([(18, 0), (4, 60), (3, 150), (2, 250)]),
 }
 
 
@@ -305,7 +348,7 @@ def test_the_source_is_one_a_user_can_open(code: str) -> None:
 def test_every_finding_code_in_the_domain_is_rendered_here() -> None:
     sources = "\n".join(p.read_text() for p in Path("domain").glob("*.py"))
     literal = set(re.findall(r'Finding\(\s*"([a-z_0-9.]+)"', sources))
-    named = set(re.findall(r'"((?:interaction|therapy)\.[a-z_0-9]+)"', sources))
+    named = set(re.findall(r'"((?:interaction|therapy|outcome|consent)\.[a-z_0-9]+)"', sources))
     named |= {code for _, code, _ in CHECKS.values()}
     named |= {"care_plan.already_open"}
     assert (literal | named) - set(RENDER) == set()

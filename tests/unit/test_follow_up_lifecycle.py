@@ -203,8 +203,8 @@ class TestOnlyPendingFollowUpsChange:
 class TestReplay:
     def test_replaying_the_events_rebuilds_every_follow_up(self) -> None:
         plan, first = treated()
-        second = plan.schedule_follow_up(FollowUpPlan(DUE.date()), ctx())
-        third = plan.schedule_follow_up(FollowUpPlan(DUE.date() + DAY), ctx())
+        second, _ = plan.schedule_follow_up(FollowUpPlan(DUE.date()), ctx())
+        third, _ = plan.schedule_follow_up(FollowUpPlan(DUE.date() + DAY), ctx())
         plan.mark_follow_up_missed(first, "no show", ctx(at=DUE))
         plan.cancel_follow_up(second, "duplicate", ctx(at=DUE))
         plan.reschedule_follow_up(third, DUE.date() + 7 * DAY, "in_person", "x", ctx(at=DUE))

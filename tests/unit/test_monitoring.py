@@ -432,7 +432,7 @@ class TestReplayAndAudit:
         (follow_up_id,) = plan.follow_ups
         plan.reschedule_follow_up(follow_up_id, NOW.date() + 10 * DAY, None, "holiday", ctx())
         plan.cancel_follow_up(follow_up_id, "seen in clinic instead", ctx())
-        extra = plan.schedule_follow_up(FollowUpPlan(NOW.date()), ctx())
+        extra, _ = plan.schedule_follow_up(FollowUpPlan(NOW.date()), ctx())
         plan.mark_follow_up_missed(extra, "no answer", ctx())
         new = {
             "SideEffectReported",
@@ -454,7 +454,7 @@ class TestReplayAndAudit:
         plan = self.a_monitored_plan()
         (follow_up_id,) = plan.follow_ups
         plan.reschedule_follow_up(follow_up_id, NOW.date() + 10 * DAY, None, "holiday", ctx())
-        extra = plan.schedule_follow_up(FollowUpPlan(NOW.date()), ctx())
+        extra, _ = plan.schedule_follow_up(FollowUpPlan(NOW.date()), ctx())
         plan.mark_follow_up_missed(extra, "no answer", ctx())
         plan.cancel_follow_up(follow_up_id, "seen in clinic instead", ctx())
         summaries = {type(e).__name__: summarise(e) for e in plan.pending_events}

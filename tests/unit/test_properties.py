@@ -31,6 +31,7 @@ from domain import interactions, safety
 from domain.care_plan import CarePlan
 from domain.errors import DomainError, RuleViolation
 from domain.formulary import Drug, OtherDrug
+from domain.record_rules import subject_of
 from domain.scales import validated_measurement
 from domain.values import (
     CONDITIONS,
@@ -39,6 +40,7 @@ from domain.values import (
     Actor,
     CommandContext,
     Diagnosis,
+    Discussion,
     Dose,
     Evaluation,
     FollowUpPlan,
@@ -52,6 +54,16 @@ from tests.unit.exact import state as exact_state
 START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 APP = CarePlans(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, formulary=FORMULARY)
 
+DISCUSSED = Discussion(
+    options_considered=("medication", "psychotherapy"),
+    expected_benefit="fewer symptoms",
+    side_effects_discussed=("nausea",),
+    timeline="weeks",
+    decision="agrees",
+    boxed_warning_discussed=True,
+    monitoring_agreed=True,
+    controlled_substance_agreement=True,
+)
 PSYCHIATRIST = Actor("dr-ada", "prescriber", name="Dr Ada", profession="psychiatrist")
 ACTORS = (
     PSYCHIATRIST,
@@ -227,7 +239,11 @@ class CarePlanMachine(RuleBasedStateMachine):
     def check_warnings_returned(self, outcome: Any, acknowledged: dict[str, str] | None) -> None:
         """The warnings returned are the ones stored; acknowledged ones are not pending."""
         warnings = warnings_of(outcome)
-        event = next(e for e in reversed(self.events) if hasattr(e, "warnings"))
+        event = next(
+            e
+            for e in reversed(self.events)
+            if hasattr(e, "warnings") and not isinstance(e, CarePlan.FollowUpScheduled)
+        )
         assert event.warnings == warnings
         assert all(w.severity == "warn" for w in warnings)
         for finding in warnings:
@@ -334,6 +350,7 @@ class CarePlanMachine(RuleBasedStateMachine):
         days=follow_up_days,
         refills=st.integers(0, 6),
         mode=acknowledgement_modes,
+        discussed=st.booleans(),
     )
     def prescribe(
         self,
@@ -346,13 +363,25 @@ class CarePlanMachine(RuleBasedStateMachine):
         days: int | None,
         refills: int,
         mode: str,
+        discussed: bool,
     ) -> None:
         drug = FORMULARY.drugs[drug_name]
         spelling = data.draw(st.sampled_from([drug_name, drug_name.upper(), *drug.synonyms]))
         unit = data.draw(st.sampled_from(["mg"] * 9 + ["g"]), label="unit")
         dose = Dose(data.draw(amounts(drug, frequency), label="amount"), unit)
         self.start(
-            drug_name, dose, frequency, days, data, later, actor, spelling, route, refills, mode
+            drug_name,
+            dose,
+            frequency,
+            days,
+            data,
+            later,
+            actor,
+            spelling,
+            route,
+            refills,
+            mode,
+            DISCUSSED if discussed else None,
         )
 
     def start(
@@ -368,6 +397,7 @@ class CarePlanMachine(RuleBasedStateMachine):
         route: str = "oral",
         refills: int = 0,
         mode: str = "none",
+        discussion: Discussion | None = None,
     ) -> None:
         ctx = self.ctx(later, actor)
         follow_up = self.follow_up(days, ctx)
@@ -385,6 +415,7 @@ class CarePlanMachine(RuleBasedStateMachine):
                 formulary=FORMULARY,
                 acknowledgements=acks,
                 refills=refills,
+                discussion=discussion,
             )
 
         acks = self.acknowledgements(mode, data, attempt) if data else None
@@ -616,7 +647,49 @@ class CarePlanMachine(RuleBasedStateMachine):
         if outcome is not REFUSED:
             assert (subject_id, code) not in self.plan.pending_acknowledgements
 
+    @rule(
+        data=st.data(),
+        later=times_between,
+        outcome=st.sampled_from(["continue", "adjust", "taper", "stop", "pause"]),
+    )
+    def review_a_medication(self, data: st.DataObject, later: timedelta, outcome: str) -> None:
+        """A benefit-risk review of any prescription: an active one gets its next date."""
+        rx_id = data.draw(st.sampled_from([*self.plan.prescriptions, "rx-x"]))
+        ctx = self.ctx(later)
+        before = self.plan.prescriptions.get(rx_id)
+        result = self.run(
+            lambda plan: plan.review_medication(
+                rx_id, outcome, "benefits weighed against risks", ctx, formulary=FORMULARY
+            )
+        )
+        active = before is not None and before.is_active
+        assert (result is REFUSED) == (not active or outcome == "pause")
+        if result is not REFUSED:
+            assert self.plan.prescription(rx_id).review_due_on > ctx.occurred_at.date()
+
+    @rule(
+        later=times_between,
+        decision=st.sampled_from(["medication_not_indicated", "medication_declined", "maybe"]),
+    )
+    def decide_on_medication(self, later: timedelta, decision: str) -> None:
+        ctx = self.ctx(later)
+        result = self.run(
+            lambda plan: plan.record_treatment_decision(decision, "therapy first", ["CBT"], ctx)
+        )
+        evaluated = self.plan.evaluated_by(ctx.occurred_at)
+        assert (result is REFUSED) == (decision == "maybe" or not evaluated or self.closed)
+
+    @property
+    def closed(self) -> bool:
+        return self.plan.status == "closed"
+
     # -- invariants -----------------------------------------------------------
+
+    @invariant()
+    def every_active_prescription_has_a_review_due_date(self) -> None:
+        for rx in self.plan.active_prescriptions:
+            assert rx.review_due_on is not None, rx.prescription_id
+            assert rx.review_due_on > rx.started_at.date(), rx.prescription_id
 
     @invariant()
     def at_most_one_active_prescription_per_drug(self) -> None:
@@ -643,7 +716,7 @@ class CarePlanMachine(RuleBasedStateMachine):
             if isinstance(event, CarePlan.SafetyWarningAcknowledged):
                 assert (event.subject_id, event.code) in raised, "acknowledged unraised warning"
             for finding in getattr(event, "warnings", []):
-                key = (event.prescription_id, finding.code)
+                key = (subject_of(event), finding.code)
                 raised.add(key)
                 answered = any(
                     (
@@ -781,6 +854,26 @@ def started(plan: CarePlan, drug_name: str, amount: str, frequency: str = "daily
     return prescription_id
 
 
+def raised(plan: CarePlan, prescription_id: str, amount: Decimal) -> None:
+    """Raise a dose five weeks after the start, every warning acknowledged at once."""
+    at = CommandContext(PSYCHIATRIST, CLINIC_DAY + timedelta(days=35))
+    follow_up = FollowUpPlan(at.occurred_at.date() + timedelta(days=14))
+
+    def attempt(target: CarePlan, acks: dict[str, str] | None = None) -> Any:
+        return target.change_dose(
+            prescription_id,
+            Dose(amount, "mg"),
+            "no response",
+            follow_up,
+            at,
+            formulary=FORMULARY,
+            acknowledgements=acks,
+        )
+
+    warnings = attempt(copy.deepcopy(plan))
+    attempt(plan, {w.code: "discussed" for w in warnings})
+
+
 @settings(max_examples=10, deadline=None)
 @given(drug_name=st.sampled_from(TAPER_DRUGS))
 def test_a_drug_that_needs_a_taper_is_not_stopped_abruptly_as_taper_completed(
@@ -790,8 +883,9 @@ def test_a_drug_that_needs_a_taper_is_not_stopped_abruptly_as_taper_completed(
     drug = FORMULARY.drugs[drug_name]
     assert drug.stop_from_daily is not None
     plan = evaluated()
-    prescription_id = started(plan, drug_name, str(drug.stop_from_daily * 2), "daily")
-    later = CommandContext(PSYCHIATRIST, CLINIC_DAY + timedelta(days=30))
+    prescription_id = started(plan, drug_name, str(drug.stop_from_daily), "daily")
+    raised(plan, prescription_id, drug.stop_from_daily * 2)  # on day 35: lamotrigine may
+    later = CommandContext(PSYCHIATRIST, CLINIC_DAY + timedelta(days=40))
     with pytest.raises(RuleViolation) as refused:
         plan.discontinue(
             prescription_id, "stopped", later, reason_code="taper_completed", formulary=FORMULARY

@@ -420,7 +420,7 @@ class TestClosing:
         plan, _ = on_sertraline()
         (first,) = plan.follow_ups
         plan.complete_follow_up(first, "telehealth", [], [], None, ctx())
-        second = plan.schedule_follow_up(in_weeks(4), ctx())
+        second, _ = plan.schedule_follow_up(in_weeks(4), ctx())
         plan.close("transferred", None, ctx())
         assert last_event(plan).cancelled_follow_ups == [second]
         assert plan.follow_ups[second].status == "cancelled"

@@ -58,7 +58,7 @@ def encoder(mapper: Mapper = APP.mapper, base: str | None = None) -> MessageEnco
 @pytest.mark.parametrize("traceparent", [None, TRACEPARENT])
 def test_every_event_type_gives_the_full_paths_message_directly(traceparent: str | None) -> None:
     events = every_event_type()
-    assert len({type(e) for e in events}) == 24
+    assert len({type(e) for e in events}) == 26
     direct = encoder()
     for event in events:
         message = direct.encode(stored(event), traceparent)

@@ -11,7 +11,7 @@ from domain import interactions, safety
 from domain.care_plan import CarePlan
 from domain.errors import InvalidValue, RuleViolation
 from domain.values import Evaluation, UseContext
-from tests.unit.clinic import BIRTH_DATE, FORMULARY, ctx, in_weeks, initial_evaluation, mg
+from tests.unit.clinic import AGREED, BIRTH_DATE, FORMULARY, ctx, in_weeks, initial_evaluation, mg
 
 D = Decimal
 NONE: frozenset[str] = frozenset()
@@ -345,7 +345,7 @@ class TestThroughTheCarePlan:
             in_weeks(2),
             ctx(),
             formulary=FORMULARY,
-            **kwargs,
+            **{"discussion": AGREED, **kwargs},
         )
 
     def test_an_unknown_drug_is_refused_with_suggestions(self) -> None:

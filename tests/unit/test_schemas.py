@@ -45,7 +45,7 @@ def test_the_schema_files_are_what_the_code_generates() -> None:
 
 def test_every_published_event_type_has_a_schema_named_by_its_ce_type() -> None:
     names = sorted(path.name for path in REPOSITORY_SCHEMAS.glob("*.json"))
-    assert len(published_event_classes()) == 24
+    assert len(published_event_classes()) == 26
     for event_class in published_event_classes():
         version = event_class.class_version
         assert f"careplan.{event_class.__name__}.v{version}.json" in names
@@ -96,7 +96,7 @@ def test_the_schema_refuses_what_the_relay_never_publishes(change: Any, where: s
 
 
 def test_the_check_reports_missing_changed_and_unknown_files(tmp_path: Path) -> None:
-    assert len(write_schemas(tmp_path)) == 24
+    assert len(write_schemas(tmp_path)) == 26
     assert write_schemas(tmp_path) == []  # current files are left alone
     assert schema_problems(tmp_path) == []
 
@@ -134,7 +134,7 @@ def test_the_command_writes_then_checks(tmp_path: Path, monkeypatch: pytest.Monk
     out = tmp_path / "schemas"
     written = runner.invoke(cli, ["schemas", "--out", str(out)])
     assert written.exit_code == 0, written.output
-    assert "24 schema files written" in written.output
+    assert "26 schema files written" in written.output
     assert runner.invoke(cli, ["schemas", "--out", str(out), "--check"]).exit_code == 0
 
     (out / "careplan.CarePlanClosed.v1.json").write_text("{}")

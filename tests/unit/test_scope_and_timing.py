@@ -13,7 +13,7 @@ from domain.care_plan import CarePlan
 from domain.errors import RuleViolation
 from domain.regulations import default_regulations
 from domain.values import Actor, Evaluation, FollowUpPlan
-from tests.unit.clinic import DR_ADA, FORMULARY, NOW, ctx, initial_evaluation, mg
+from tests.unit.clinic import AGREED, DR_ADA, FORMULARY, NOW, ctx, initial_evaluation, mg
 
 REGULATIONS = default_regulations()
 D = Decimal
@@ -139,6 +139,7 @@ class TestThroughThePlan:
             FollowUpPlan(NOW.date() + timedelta(days=28)),
             ctx(),
             formulary=FORMULARY,
+            discussion=replace(AGREED, boxed_warning_discussed=True),
         )
         assert codes(warnings) == ["follow_up.interval_too_long"]
 

@@ -42,7 +42,7 @@ def test_every_event_type_folds_to_a_state_that_round_trips_exactly() -> None:
     plans = folded_after_every_event()
     kinds = {type(e).__name__ for e in every_event_type()}
     assert len(plans) == len(every_event_type())
-    assert len(kinds) >= 24
+    assert len(kinds) >= 26
     for plan in plans:
         again = decode_plan(encode_plan(plan), plan.id, plan.version)
         assert state(again) == state(plan), f"version {plan.version}"

@@ -21,9 +21,17 @@ from eventsourcing.persistence import StoredEvent
 
 from domain.care_plan import CarePlan
 from domain.scales import validated_measurement
-from domain.values import Actor, Diagnosis, Evaluation, FollowUpPlan, TaperStep, UseContext
+from domain.values import (
+    Actor,
+    Diagnosis,
+    Evaluation,
+    FollowUpPlan,
+    Functioning,
+    TaperStep,
+    UseContext,
+)
 from services.application import CarePlans
-from tests.unit.clinic import DR_ADA, FORMULARY, NOW, NURSE_SAM, ctx, in_weeks, mg
+from tests.unit.clinic import AGREED, DR_ADA, FORMULARY, NOW, NURSE_SAM, ctx, in_weeks, mg
 
 APP = CarePlans(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, formulary=FORMULARY)
 
@@ -73,8 +81,12 @@ def a_full_history() -> list[CarePlan.Event]:
         formulary=FORMULARY,
         refills=2,
         use=UseContext("er", "bipolar_mania", "inpatient"),
+        discussion=AGREED,
     )
     plan.acknowledge_warning(lithium, "interaction.lithium_level", "level in 5 days", on_day(0))
+    plan.record_treatment_decision(
+        "medication_deferred", "no antidepressant while mania is possible", ["CBT"], on_day(0)
+    )
     plan.change_dose(
         lithium, mg("600"), "mania persists", None, on_day(1), formulary=FORMULARY
     )  # warns: a step above the usual one, sooner than usual
@@ -118,7 +130,7 @@ def a_full_history() -> list[CarePlan.Event]:
         formulary=FORMULARY,
         acknowledgements={"discontinuation.taper_required": "switching today"},
     )
-    stray = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=9)), on_day(4))
+    stray, _ = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=9)), on_day(4))
     (follow_up_id, *_) = plan.follow_ups
     plan.complete_follow_up(
         follow_up_id,
@@ -141,19 +153,21 @@ def a_full_history() -> list[CarePlan.Event]:
             weight_kg=Decimal("72.5"),
             allergies=("Lamictal - rash",),
             birth_date=date(1980, 5, 18),
+            functioning=Functioning("moderate", "mild", "none"),
         ),
         on_day(7),
         FORMULARY,
     )
     plan.record_check("pregnancy_status", False, on_day(7), formulary=FORMULARY, note="hCG neg")
+    plan.review_medication(lithium, "continue", "stable on a level of 0.8", on_day(7))
     plan.record_adherence("missed_some_doses", on_day(7), prescription_id=lithium, note="weekends")
     plan.record_measurement("PHQ-9", on_day(7, NURSE_SAM), items=[1, 1, 1, 1, 1, 1, 1, 1, 1])
     plan.record_lab_result(
         "lithium_level", Decimal("1.6"), "mEq/L", NOW + timedelta(days=6, hours=20), on_day(7)
     )
-    missed = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=7)), on_day(7))
+    missed, _ = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=7)), on_day(7))
     plan.mark_follow_up_missed(missed, "no answer", on_day(7))
-    moved = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=14)), on_day(7))
+    moved, _ = plan.schedule_follow_up(FollowUpPlan(NOW.date() + timedelta(days=14)), on_day(7))
     plan.reschedule_follow_up(
         moved, NOW.date() + timedelta(days=21), "telehealth", "away", on_day(7)
     )
@@ -200,6 +214,7 @@ class TestEveryEventClassIsVersioned:
             "EntryMarkedInError",
             "EvaluationRecorded",
             "FollowUpCompleted",
+            "FollowUpScheduled",
             "MeasurementRecorded",
             "MedicationDiscontinued",
             "MedicationPrescribed",
@@ -246,6 +261,9 @@ class TestCurrentEventsRoundTrip:
             date(1980, 5, 18),
             ["drug:lamotrigine"],
         )
+        assert reassessment.functioning == Functioning("moderate", "mild", "none")
+        assert prescribed.discussion == AGREED
+        assert prescribed.review_due_on == (NOW + timedelta(days=42)).date()  # a mood stabiliser
         visit = SAMPLES["FollowUpCompleted"]
         assert [f.code for f in visit.findings] == ["measurement.self_harm_item_unknown"]
         scored = SAMPLES["MeasurementRecorded"]
@@ -370,6 +388,14 @@ V1_STATES: dict[str, dict[str, Any]] = {
         "band": "minimal",
         "urgent": True,
     },
+    "FollowUpScheduled": {
+        **_envelope(9),
+        "follow_up_id": "3c2d1e0f-6b5a-4c3d-9e8f-7a6b5c4d3e2f",
+        "due_on": date(2026, 2, 2),
+        "modality": "in_person",
+        "purpose": "medication review",
+        "prescription_id": None,
+    },
     "ClinicalCheckRecorded": {
         **_envelope(8),
         "check_id": "b7e0c9f1-43a8-4d0e-93f5-0d6f2f3a9e12",
@@ -398,6 +424,7 @@ UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
         "weight_kg": None,
         "birth_date": None,
         "allergy_codes": [],
+        "functioning": None,
     },
     "MedicationPrescribed": {
         "refills": 0,
@@ -405,12 +432,15 @@ UPCAST_DEFAULTS: dict[str, dict[str, Any]] = {
         "form": None,
         "indication_code": None,
         "setting": "outpatient",
+        "discussion": None,
+        "review_due_on": None,
     },
     "DoseChanged": {"warnings": [], "taper_step": None},
     "MedicationDiscontinued": {"reason_code": "other", "warnings": []},
     "EntryMarkedInError": {"restores": {}},
-    "FollowUpCompleted": {"findings": []},
-    "MeasurementRecorded": {"findings": []},
+    "FollowUpCompleted": {"findings": [], "prompts": []},
+    "MeasurementRecorded": {"findings": [], "prompts": []},
+    "FollowUpScheduled": {"warnings": []},
     "ClinicalCheckRecorded": {},  # it adds no field: it says "urgent" of its findings
 }
 V1_ORDER = [
@@ -456,7 +486,13 @@ class TestEventsStoredByTheFirstRelease:
     @pytest.mark.parametrize("name", VERSIONED)
     def test_a_v1_event_loads_with_the_new_fields_defaulted(self, name: str) -> None:
         plan_id = uuid4()
-        order = [*V1_ORDER, "FollowUpCompleted", "MeasurementRecorded", "ClinicalCheckRecorded"]
+        order = [
+            *V1_ORDER,
+            "FollowUpCompleted",
+            "MeasurementRecorded",
+            "ClinicalCheckRecorded",
+            "FollowUpScheduled",
+        ]
         stored = stored_v1(name, plan_id, 1)
         assert b"class_version" not in stored.state
         event = APP.mapper.to_domain_event(stored)
@@ -565,6 +601,13 @@ UPCAST_V3_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 V3_STATES: dict[str, dict[str, Any]] = {
+    "MedicationPrescribed": {
+        **V2_STATES["MedicationPrescribed"],
+        "form": "er",
+        "indication_code": None,
+        "setting": "outpatient",
+        "class_version": 3,
+    },
     "EvaluationRecorded": {
         **V2_STATES["EvaluationRecorded"],
         "resolved_conditions": [],
@@ -573,7 +616,8 @@ V3_STATES: dict[str, dict[str, Any]] = {
     },
 }
 UPCAST_V4_DEFAULTS: dict[str, dict[str, Any]] = {
-    "EvaluationRecorded": {"birth_date": None, "allergy_codes": []},
+    "MedicationPrescribed": {"discussion": None, "review_due_on": None},
+    "EvaluationRecorded": {"birth_date": None, "allergy_codes": [], "functioning": None},
 }
 
 
@@ -595,8 +639,17 @@ class TestEventsStoredByTheThirdRelease:
         assert set(vars(event)) == set(vars(SAMPLES[name]))
         added = UPCAST_V4_DEFAULTS[name]
         assert {field: getattr(event, field) for field in added} == added
-        assert event.weight_kg == Decimal("70")
-        assert event.diagnoses == [Diagnosis("F32.1", "MDD, moderate")]  # ICD-10-CM by default
+        if name == "EvaluationRecorded":
+            assert event.weight_kg == Decimal("70")
+            assert event.diagnoses == [Diagnosis("F32.1", "MDD, moderate")]  # ICD-10-CM
+        else:
+            assert event.form == "er"
+
+    def test_a_v3_prescription_is_reviewed_eight_weeks_after_its_start(self) -> None:
+        plan_id = uuid4()
+        APP.recorder.insert_events(v1_history(plan_id)[:3])
+        rx = APP.care_plan(plan_id).prescription(V1_PRESCRIPTION)
+        assert rx.review_due_on == (V1_TIME + timedelta(minutes=2)).date() + timedelta(days=56)
 
 
 class TestEventsStoredByTheSecondRelease:

@@ -10,9 +10,11 @@ from domain.scales import MeasurementGiven
 from domain.values import (
     Actor,
     Diagnosis,
+    Discussion,
     Dose,
     Evaluation,
     FollowUpPlan,
+    Functioning,
     TaperStep,
     UseContext,
 )
@@ -58,6 +60,22 @@ def warnings(result: CommandResult, acknowledged: dict[str, str]) -> list[schema
 
 def use_context(body: schemas.UseIn) -> UseContext:
     return UseContext(body.form, body.indication_code, body.setting)
+
+
+def discussion(body: schemas.DiscussionIn | None) -> Discussion | None:
+    if body is None:
+        return None
+    return Discussion(
+        options_considered=tuple(body.options_considered),
+        expected_benefit=body.expected_benefit,
+        side_effects_discussed=tuple(body.side_effects_discussed),
+        timeline=body.timeline,
+        decision=body.decision,
+        decided_by=body.decided_by,
+        boxed_warning_discussed=body.boxed_warning_discussed,
+        monitoring_agreed=body.monitoring_agreed,
+        controlled_substance_agreement=body.controlled_substance_agreement,
+    )
 
 
 @router.post("", status_code=201, response_model=schemas.Opened)
@@ -116,6 +134,7 @@ def record_evaluation(
         resolved_conditions=frozenset(body.resolved_conditions),
         weight_kg=body.weight_kg,
         birth_date=body.birth_date,
+        functioning=Functioning(**body.functioning.model_dump()) if body.functioning else None,
     )
     ctx = context(actor, request, body.occurred_at)
     result = careplan.app.record_evaluation(care_plan_id, evaluation, ctx)
@@ -154,6 +173,7 @@ def prescribe(
         acknowledgements=acknowledged,
         refills=body.refills,
         use=use_context(body),
+        discussion=discussion(body.discussion),
     )
     assert result.created_id is not None
     return schemas.Prescribed(
@@ -289,6 +309,7 @@ def switch(
         ctx=context(actor, request, body.occurred_at),
         acknowledgements=acknowledged,
         use=use_context(body),
+        discussion=discussion(body.discussion),
     )
     assert result.created_id is not None
     return schemas.Prescribed(
@@ -308,12 +329,70 @@ def schedule_follow_up(
     actor: Scheduler,
     request: Request,
 ) -> schemas.FollowUpScheduledOut:
-    """Schedule a follow-up visit or contact."""
+    """Schedule a follow-up visit or contact (further apart once the patient is stable)."""
     plan = FollowUpPlan(body.due_on, body.modality, body.purpose)
     ctx = context(actor, request, body.occurred_at)
-    result = careplan.app.schedule_follow_up(care_plan_id, plan, ctx)
+    acknowledged = acknowledgements(body.acknowledgements)
+    result = careplan.app.schedule_follow_up(care_plan_id, plan, ctx, acknowledged)
     assert result.created_id is not None
-    return schemas.FollowUpScheduledOut(follow_up_id=result.created_id, version=result.version)
+    return schemas.FollowUpScheduledOut(
+        follow_up_id=result.created_id,
+        version=result.version,
+        warnings=warnings(result, acknowledged),
+    )
+
+
+@router.post(
+    "/{care_plan_id}/treatment-decisions",
+    status_code=201,
+    response_model=schemas.TreatmentDecisionOut,
+)
+def record_treatment_decision(
+    care_plan_id: str,
+    body: schemas.RecordTreatmentDecision,
+    careplan: CareplanDep,
+    actor: Evaluator,
+    request: Request,
+) -> schemas.TreatmentDecisionOut:
+    """Record that medication is not appropriate now, or that the patient declines or
+    defers it, with the reason and what is done instead."""
+    result = careplan.app.record_treatment_decision(
+        care_plan_id,
+        decision=body.decision,
+        reason=body.reason,
+        alternatives=body.alternatives,
+        ctx=context(actor, request, body.occurred_at),
+    )
+    assert result.created_id is not None
+    return schemas.TreatmentDecisionOut(decision_id=result.created_id, version=result.version)
+
+
+@router.post(
+    "/{care_plan_id}/prescriptions/{prescription_id}/reviews",
+    status_code=201,
+    response_model=schemas.ReviewedOut,
+)
+def review_medication(
+    care_plan_id: str,
+    prescription_id: str,
+    body: schemas.ReviewMedication,
+    careplan: CareplanDep,
+    actor: Prescriber,
+    request: Request,
+) -> schemas.ReviewedOut:
+    """Reassess benefit against risk: continue, adjust, taper or stop; the next review
+    comes due by the drug's class (shown in /medications)."""
+    result = careplan.app.review_medication(
+        care_plan_id,
+        prescription_id,
+        outcome=body.outcome,
+        rationale=body.rationale,
+        ctx=context(actor, request, body.occurred_at),
+    )
+    assert result.created_id is not None
+    return schemas.ReviewedOut(
+        review_id=result.created_id, version=result.version, warnings=warnings(result, {})
+    )
 
 
 @router.post(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from itertools import takewhile
 from typing import Annotated, Any
 from uuid import UUID
@@ -69,8 +69,22 @@ def plan_out(plan: CarePlan) -> schemas.CarePlanOut:
                 status=rx.status,
                 started_at=rx.started_at,
                 prescriber=rx.prescriber.id,
+                review_due_on=rx.review_due_on if rx.is_active else None,
+                discussed=rx.discussion is not None,
             )
             for rx in plan.prescriptions.values()
+        ],
+        treatment_decisions=[
+            schemas.TreatmentDecisionView(
+                decision_id=d.decision_id,
+                decision=d.decision,
+                reason=d.reason,
+                alternatives=d.alternatives,
+                decided_at=d.decided_at,
+                decided_by=d.decided_by,
+            )
+            for d in plan.treatment_decisions
+            if not plan.is_in_error(d.version)
         ],
         follow_ups=[
             schemas.FollowUpOut(
@@ -128,15 +142,21 @@ def read_medications(
         version = version_as_of(careplan, plan_id, as_of)
         rows = medications_of(careplan.app.care_plan(plan_id, version=version))
         return schemas.Medications(
-            care_plan_id=plan_id, medications=medications_out(rows), as_of=as_of, version=version
+            care_plan_id=plan_id,
+            medications=medications_out(rows, as_of.date()),
+            as_of=as_of,
+            version=version,
         )
     rows = active_medications(careplan.views, plan_id)
     if not rows:
         careplan.app.ensure_exists(plan_id)  # an unknown plan is a 404, not an empty list
-    return schemas.Medications(care_plan_id=plan_id, medications=medications_out(rows))
+    return schemas.Medications(
+        care_plan_id=plan_id, medications=medications_out(rows, datetime.now(UTC).date())
+    )
 
 
-def medications_out(rows: list[dict[str, Any]]) -> list[schemas.MedicationOut]:
+def medications_out(rows: list[dict[str, Any]], on: date) -> list[schemas.MedicationOut]:
+    """The rows as the API answers them; a review due before ``on`` is overdue."""
     return [
         schemas.MedicationOut(
             prescription_id=row["prescription_id"],
@@ -152,9 +172,15 @@ def medications_out(rows: list[dict[str, Any]]) -> list[schemas.MedicationOut]:
             prescriber=row["prescriber_id"],
             next_follow_up=row["next_follow_up"],
             pending_acknowledgements=row["pending_acknowledgements"],
+            review_due_on=row.get("review_due_on"),
+            review_overdue=_before(row.get("review_due_on"), on),
         )
         for row in rows
     ]
+
+
+def _before(due: str | None, on: date) -> bool | None:
+    return None if due is None else date.fromisoformat(str(due)) < on
 
 
 def version_as_of(careplan: Careplan, plan_id: str, as_of: datetime) -> int:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 
 from domain.care_plan import care_plan_id as parse_plan_id
 from domain.values import Actor
-from projections.outcomes import outcomes
+from projections.outcomes import functioning, outcomes
 from projections.timeline import timeline
 from projections.worklist import (
     WorklistQuery,
@@ -64,13 +64,15 @@ def read_timeline(care_plan_id: str, careplan: CareplanDep, actor: TimelineReade
 @router.get("/v1/care-plans/{care_plan_id}/outcomes", response_model=out.Outcomes)
 def read_outcomes(care_plan_id: str, careplan: CareplanDep, actor: OutcomesReader) -> out.Outcomes:
     """Rating-scale scores over time per instrument: baseline, latest, change, response,
-    remission."""
+    remission; and functioning beside them."""
     plan_id = str(parse_plan_id(care_plan_id))
     rows = outcomes(careplan.views, plan_id)
-    require_plan(careplan, plan_id, rows)
+    rated = functioning(careplan.views, plan_id)
+    require_plan(careplan, plan_id, rows or rated)
     return out.Outcomes(
         care_plan_id=plan_id,
         instruments=[out.InstrumentOutcome(**row) for row in rows],
+        functioning=[out.FunctioningRating(**row) for row in rated],
     )
 
 
@@ -102,8 +104,8 @@ def read_worklist(
         ),
     ] = None,
 ) -> out.Worklist:
-    """Follow-ups and monitoring checks due (overdue: due before ``on``), soonest first;
-    follow ``next_cursor`` for more."""
+    """Follow-ups, monitoring checks and benefit-risk reviews due (overdue: due before
+    ``on``), soonest first; follow ``next_cursor`` for more."""
     try:
         after = decode_worklist_cursor(cursor) if cursor else None
     except ValueError:
