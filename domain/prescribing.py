@@ -441,6 +441,7 @@ class Prescribing(PlanPart):
                 if raised
                 else []
             )
+            + self.dose_decision_prompts(rx, drug, before, after)  # type: ignore[attr-defined]
         )
 
     @staticmethod

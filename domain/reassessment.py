@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
@@ -80,10 +81,11 @@ class Reassessment(PlanPart):
         scores_considered: list[str]
         previous_due_on: date
         next_due_on: date
-        warnings: list[Finding]
+        #: What the scores said when it was reviewed: the review is the answer to them,
+        #: so they wait for no acknowledgement.
+        findings: list[Finding]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.hold_for_acknowledgement(self.prescription_id, self.warnings)
             rx = aggregate.prescriptions[self.prescription_id]
             rx.review_due_on = self.next_due_on
             rx.review_versions.append(self.originator_version)
@@ -144,7 +146,7 @@ class Reassessment(PlanPart):
             scores_considered=self._scores_considered(rx, drug),
             previous_due_on=rx.review_due_on,
             next_due_on=next_review_due(drug, ctx.occurred_at.date()),
-            warnings=findings,
+            findings=findings,
         )
         return review_id, findings
 
@@ -169,6 +171,15 @@ class Reassessment(PlanPart):
         )
         history = [*self.score_history, *new]  # type: ignore[attr-defined]
         return outcome_rules.prompts(course, history)
+
+    def dose_decision_prompts(
+        self, rx: Prescription, drug: Drug | None, before: Decimal, after: Decimal
+    ) -> list[Finding]:
+        """The prompts a dose change does not itself answer: an increase answers "no
+        improvement", a decrease "sustained remission"; a lost response is always shown."""
+        answered = {"outcome.no_improvement"} if after > before else set()
+        answered |= {"outcome.sustained_remission"} if after < before else set()
+        return [f for f in self.outcome_prompts(rx, drug) if f.code not in answered]
 
     def review_prompts(
         self, new: Sequence[outcome_rules.ScorePoint], formulary: Formulary | None

@@ -18,6 +18,7 @@ from services.api.problems import move_problem_schemas
 from services.api.routes import (
     access,
     commands,
+    course_of_care,
     monitoring,
     operations,
     queries,
@@ -43,6 +44,7 @@ CORS_RESPONSE_HEADERS = ["ETag", "Location", "X-Request-ID", "Idempotent-Replaye
 
 ROUTERS = (
     commands.router,
+    course_of_care.router,
     monitoring.router,
     record_keeping.router,
     queries.router,

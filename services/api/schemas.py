@@ -341,33 +341,6 @@ class ScheduleFollowUp(Command, FollowUpIn):
     acknowledgements: list[Acknowledgement] = Field(default_factory=list, max_length=5)
 
 
-class RecordTreatmentDecision(Command):
-    decision: Literal["medication_not_indicated", "medication_declined", "medication_deferred"]
-    reason: Text
-    alternatives: list[ShortText] = Field(
-        default_factory=list, max_length=20, examples=[["CBT referral", "review in 4 weeks"]]
-    )
-
-
-class ReviewMedication(Command):
-    outcome: Literal["continue", "adjust", "taper", "stop"]
-    rationale: Text
-
-
-class TreatmentDecisionOut(BaseModel):
-    decision_id: str
-    version: int
-
-
-class ReviewedOut(BaseModel):
-    review_id: str
-    version: int
-    warnings: list[FindingOut] = Field(
-        description="What the scores say: no improvement after an adequate trial, a response "
-        "lost, remission held long enough to discuss tapering."
-    )
-
-
 class MeasurementIn(Strict):
     """A rating scale taken at the visit: its total, its item scores, or both (they
     must agree); item scores wherever the instrument's licence allows them."""

@@ -241,6 +241,25 @@ class TestMeasurementBasedPrompts:
         _, findings = plan.review_medication(rx, "adjust", "no response", on(46))
         assert "outcome.no_improvement" in codes(findings)
 
+    def test_an_increase_answers_no_improvement_and_a_decrease_does_not(self) -> None:
+        plan, rx = self.on_sertraline_with_baseline()
+        phq9(plan, 16, 45)
+        lowered = plan.change_dose(rx, mg("25"), "nausea", in_weeks(8), on(46), formulary=FORMULARY)
+        assert "outcome.no_improvement" in codes(lowered)
+        plan2, rx2 = self.on_sertraline_with_baseline()
+        phq9(plan2, 16, 45)
+        raised = plan2.change_dose(
+            rx2, mg("100"), "no response", in_weeks(8), on(46), formulary=FORMULARY
+        )
+        assert "outcome.no_improvement" not in codes(raised)
+
+    def test_a_review_answers_its_prompts_without_an_acknowledgement(self) -> None:
+        plan, rx = self.on_sertraline_with_baseline()
+        phq9(plan, 16, 45)
+        _, findings = plan.review_medication(rx, "adjust", "switch next visit", on(46))
+        assert "outcome.no_improvement" in codes(findings)
+        assert (rx, "outcome.no_improvement") not in plan.pending_acknowledgements
+
     def test_a_response_lost_is_flagged(self) -> None:
         plan, _ = self.on_sertraline_with_baseline(20)
         phq9(plan, 8, 30)

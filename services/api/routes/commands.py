@@ -343,59 +343,6 @@ def schedule_follow_up(
 
 
 @router.post(
-    "/{care_plan_id}/treatment-decisions",
-    status_code=201,
-    response_model=schemas.TreatmentDecisionOut,
-)
-def record_treatment_decision(
-    care_plan_id: str,
-    body: schemas.RecordTreatmentDecision,
-    careplan: CareplanDep,
-    actor: Evaluator,
-    request: Request,
-) -> schemas.TreatmentDecisionOut:
-    """Record that medication is not appropriate now, or that the patient declines or
-    defers it, with the reason and what is done instead."""
-    result = careplan.app.record_treatment_decision(
-        care_plan_id,
-        decision=body.decision,
-        reason=body.reason,
-        alternatives=body.alternatives,
-        ctx=context(actor, request, body.occurred_at),
-    )
-    assert result.created_id is not None
-    return schemas.TreatmentDecisionOut(decision_id=result.created_id, version=result.version)
-
-
-@router.post(
-    "/{care_plan_id}/prescriptions/{prescription_id}/reviews",
-    status_code=201,
-    response_model=schemas.ReviewedOut,
-)
-def review_medication(
-    care_plan_id: str,
-    prescription_id: str,
-    body: schemas.ReviewMedication,
-    careplan: CareplanDep,
-    actor: Prescriber,
-    request: Request,
-) -> schemas.ReviewedOut:
-    """Reassess benefit against risk: continue, adjust, taper or stop; the next review
-    comes due by the drug's class (shown in /medications)."""
-    result = careplan.app.review_medication(
-        care_plan_id,
-        prescription_id,
-        outcome=body.outcome,
-        rationale=body.rationale,
-        ctx=context(actor, request, body.occurred_at),
-    )
-    assert result.created_id is not None
-    return schemas.ReviewedOut(
-        review_id=result.created_id, version=result.version, warnings=warnings(result, {})
-    )
-
-
-@router.post(
     "/{care_plan_id}/follow-ups/{follow_up_id}/completion",
     status_code=201,
     response_model=monitoring_schemas.FollowUpCompletedOut,
