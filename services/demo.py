@@ -6,7 +6,7 @@ its current medications and its audit trail without writing a client.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
@@ -15,9 +15,11 @@ from domain.values import (
     Actor,
     CommandContext,
     Diagnosis,
+    Discussion,
     Dose,
     Evaluation,
     FollowUpPlan,
+    Functioning,
     TaperStep,
 )
 from services.application import CarePlans
@@ -38,7 +40,7 @@ def play_course(app: CarePlans, patient_id: str, *, start: datetime | None = Non
     def due(day: int, modality: str = "in_person") -> FollowUpPlan:
         return FollowUpPlan((day0 + timedelta(days=day)).date(), modality, "medication review")
 
-    plan = app.open_care_plan(patient_id, on(0)).care_plan_id
+    plan = app.open_care_plan(patient_id, on(0), date(1988, 4, 2)).care_plan_id
     app.record_evaluation(
         plan,
         Evaluation(
@@ -50,6 +52,7 @@ def play_course(app: CarePlans, patient_id: str, *, start: datetime | None = Non
             functional_impact="missing work two days a week",
             sleep="wakes at 4am most nights",
             substance_use="alcohol 2 units/week",
+            functioning=Functioning(work_or_school="moderate", daily_tasks="mild"),
         ),
         on(0),
     )
@@ -62,6 +65,13 @@ def play_course(app: CarePlans, patient_id: str, *, start: datetime | None = Non
         indication="F32.1 major depressive disorder",
         follow_up=due(14, "telehealth"),
         ctx=on(0),
+        discussion=Discussion(
+            options_considered=("sertraline", "CBT", "watchful waiting"),
+            expected_benefit="better mood and sleep, back to full weeks at work",
+            side_effects_discussed=("nausea", "headache", "sexual side effects"),
+            timeline="a first effect in 2-4 weeks, the full effect by 6-8 weeks",
+            decision="agrees",
+        ),
     ).created_id
     assert sertraline is not None
     first_visit = app.care_plan(plan).follow_ups
@@ -91,6 +101,13 @@ def play_course(app: CarePlans, patient_id: str, *, start: datetime | None = Non
         indication="insomnia with depression",
         follow_up=due(35),
         ctx=on(14),
+        discussion=Discussion(
+            options_considered=("trazodone", "sleep hygiene", "CBT for insomnia"),
+            expected_benefit="sleeping through while sertraline takes effect",
+            side_effects_discussed=("morning drowsiness", "dizziness"),
+            timeline="from the first nights; for a few weeks only",
+            decision="agrees",
+        ),
     ).created_id
     assert trazodone is not None
     second_visit = next(f for f in app.care_plan(plan).follow_ups.values() if f.is_pending)
@@ -103,7 +120,7 @@ def play_course(app: CarePlans, patient_id: str, *, start: datetime | None = Non
         adherence="taking daily",
         ctx=on(35),
     )
-    app.schedule_follow_up(plan, due(63), on(35))
+    app.schedule_follow_up(plan, due(49), on(35))
     half = Dose(Decimal("25"), "mg")
     app.start_taper(
         plan,
