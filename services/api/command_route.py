@@ -37,7 +37,7 @@ from fastapi.routing import APIRoute
 
 from domain.values import Actor
 from services.access_log import Access
-from services.api.deps import bearer_token, verified_caller
+from services.api.deps import Permitted, bearer_token, verified_caller
 from services.api.errors import ApiError, problem
 from services.application import EXPECTED_VERSION
 from services.bootstrap import Careplan
@@ -103,6 +103,9 @@ class CommandRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handle = super().get_route_handler()
         path = self.path
+        # The route's own permission check (role, care team), run before a stored answer
+        # is replayed: a key's answer is only ever given to someone allowed to ask.
+        permits = [d.call for d in self.dependant.dependencies if isinstance(d.call, Permitted)]
 
         async def run(request: Request) -> Response:
             token = EXPECTED_VERSION.set(expected_version(request.headers.get("if-match")))
@@ -148,6 +151,8 @@ class CommandRoute(APIRoute):
                 raise ApiError(
                     400, "request.invalid_idempotency_key", "Idempotency-Key: 1-255 visible ASCII."
                 )
+            for permit in permits:
+                await permit.permitted(request)  # 401/403 before any stored answer
             careplan: Careplan = request.app.state.careplan
             keys = careplan.idempotency
             print_ = fingerprint(request.method, request.url.path, await request.body())

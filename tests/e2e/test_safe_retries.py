@@ -13,6 +13,7 @@ from tests.e2e.careplan_api import (
     dose_change,
     prescription,
     stores_nothing,
+    token,
 )
 from tests.e2e.conftest import Server
 
@@ -64,6 +65,25 @@ class TestIdempotencyKeys:
         response = colleague.prescribe(plan, body, headers=with_key(key))
         assert response.status_code == 201, response.text
         assert "Idempotent-Replayed" not in response.headers
+
+    def test_a_stored_answer_goes_only_to_whom_the_route_allows(
+        self, server: Server, prescriber: Api
+    ) -> None:
+        """The same subject in another role, or limited to another care team, is
+        authorised first: 403, not the prescriber's stored answer."""
+        plan = prescriber.ready_evaluated_plan()
+        key = str(uuid4())
+        assert prescriber.prescribe(plan, prescription(), headers=with_key(key)).is_success
+        for role, extra in (
+            ("service", {}),
+            ("auditor", {}),
+            ("prescriber", {"care_team": ["00000000-0000-0000-0000-000000000000"]}),
+        ):
+            bearer = token(role, "dr-ada", extra=extra)
+            with client(server.base_url, headers={"Authorization": f"Bearer {bearer}"}) as http:
+                response = Api(http).prescribe(plan, prescription(), headers=with_key(key))
+            assert response.status_code == 403, (role, response.text)
+            assert "Idempotent-Replayed" not in response.headers
 
     def test_a_malformed_key_is_a_problem(self, prescriber: Api) -> None:
         plan = prescriber.ready_evaluated_plan()
