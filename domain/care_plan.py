@@ -40,7 +40,7 @@ from domain.values import (
     Diagnosis,
     Evaluation,
     Functioning,
-    require_text,
+    require_identifier,
 )
 
 
@@ -165,7 +165,7 @@ class CarePlan(
     @classmethod
     def open(cls, patient_id: str, ctx: CommandContext, birth_date: date | None = None) -> CarePlan:
         """Open a plan for a patient: the container of all their medication care."""
-        patient_id = require_text(patient_id, "patient.invalid", "Patient id")
+        patient_id = require_identifier(patient_id, "patient.invalid", "Patient id")
         _check_birth_date(birth_date, ctx)
         return cls._create(
             cls.CarePlanOpened,

@@ -26,7 +26,7 @@ from domain.record_rules import (
     Entry,
     EntryNotFound,
 )
-from domain.values import CommandContext, require_choice, require_text
+from domain.values import CommandContext, require_choice, require_identifier, require_text
 
 
 @dataclass
@@ -225,7 +225,7 @@ class RecordKeeping(PlanPart):
     ) -> None:
         """Someone joins the care team in a role, or leaves it."""
         record_rules.plan_must_be_open(self.status, self.id)
-        member_id = require_text(member_id, "care_team.member_required", "Member id")
+        member_id = require_identifier(member_id, "care_team.member_required", "Member id")
         require_choice(role_in_care, CARE_TEAM_ROLES, "care_team.unknown_role", "role in care")
         require_choice(change, CARE_TEAM_CHANGES, "care_team.unknown_change", "change")
         name = _optional_text(name, "Member name")

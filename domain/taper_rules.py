@@ -9,7 +9,7 @@ that needs a taper needs a recorded reason: only an adverse reaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from domain.errors import InvalidValue
@@ -23,6 +23,8 @@ BENZODIAZEPINE_GUIDELINE = (
 MAX_BENZODIAZEPINE_STEP = Decimal("0.25")  # of the dose before the step
 MIN_BENZODIAZEPINE_INTERVAL_DAYS = 14
 ALPRAZOLAM_MAX_DROP_PER_3_DAYS = Decimal("0.5")
+#: Like follow-ups, no step is planned further ahead than this.
+TAPER_HORIZON = timedelta(days=2 * 366)
 
 
 #: A plain stop that says "switched" is a switch only if another drug for the same
@@ -87,6 +89,12 @@ def check_taper_plan(current: Dose, steps: Sequence[TaperStep], today_iso: str) 
             raise InvalidValue("taper.unit_mismatch", f"Step {number} is not in {current.unit}.")
         if step.dose.amount >= previous_dose.amount:
             raise InvalidValue("taper.not_decreasing", f"Step {number} does not lower the dose.")
+        if step.starts_on > date.fromisoformat(today_iso) + TAPER_HORIZON:
+            raise InvalidValue(
+                "taper.too_far",
+                f"Step {number} starts on {step.starts_on}, more than two years away; "
+                "plan the taper in nearer steps.",
+            )
         if step.starts_on.isoformat() < today_iso or (
             previous_date is not None and step.starts_on <= previous_date
         ):

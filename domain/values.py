@@ -7,6 +7,7 @@ zero or a unit nobody can dispense, however the command reached the domain.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -64,6 +65,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 # Nothing in a living patient's care plan happened before this.
 EARLIEST_CLINICAL_TIME = datetime(1900, 1, 1, tzinfo=UTC)
 
+# Unicode categories of format, line and paragraph separators: invisible in an id.
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp", "Co", "Cs"})
+
 # Characters that have no place in clinical text and that PostgreSQL cannot store (NUL).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -86,6 +90,18 @@ def require_text(value: str, code: str, what: str) -> str:
         raise InvalidValue(code, f"{what} must not be empty.")
     refuse_control_characters(stripped, what)
     return stripped
+
+
+def require_identifier(value: str, code: str, what: str) -> str:
+    """An id a person reads and compares (a patient id, a member id): besides what
+    ``require_text`` refuses, no invisible or direction-changing characters (U+202E,
+    U+200B, U+FEFF, U+2066 …), by which one id could be made to look like another."""
+    value = require_text(value, code, what)
+    if any(unicodedata.category(char) in _INVISIBLE for char in value):
+        raise InvalidValue(
+            "text.invisible_character", f"{what} contains an invisible or bidirectional character."
+        )
+    return value
 
 
 def refuse_control_characters(value: str, what: str) -> str:

@@ -66,22 +66,22 @@ def _csv(plan: CarePlan, history: list[CarePlan.Event]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for event in history:
-        writer.writerow(
-            [
-                event.originator_version,
-                type(event).__name__,
-                iso_time(event.occurred_at),
-                iso_time(event.timestamp),
-                event.actor.id,
-                event.actor.role,
-                _no_formula(summarise(event)),
-                plan.entries_in_error.get(event.originator_version, ""),
-                event.correlation_id or "",
-            ]
-        )
+        row = [
+            event.originator_version,
+            type(event).__name__,
+            iso_time(event.occurred_at),
+            iso_time(event.timestamp),
+            event.actor.id,
+            event.actor.role,
+            summarise(event),
+            plan.entries_in_error.get(event.originator_version, ""),
+            event.correlation_id or "",
+        ]
+        writer.writerow([_no_formula(str(cell)) for cell in row])
     return out.getvalue()
 
 
 def _no_formula(text: str) -> str:
-    """A cell starting with = + - @ runs as a formula in spreadsheets (CSV injection)."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+    """A cell starting with = + - @ (or a tab or carriage return before one) runs as a
+    formula in spreadsheets (CSV injection): every cell is escaped, whoever wrote it."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.event_json import DEFAULT_SCHEMA_BASE_URI
@@ -21,7 +21,10 @@ MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CAREPLAN_", extra="ignore")
+    # Errors name the setting, never its value: a secret must not reach a log or a terminal.
+    model_config = SettingsConfigDict(
+        env_prefix="CAREPLAN_", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
@@ -36,7 +39,8 @@ class Settings(BaseSettings):
     regulations: Path | None = Field(
         default=None, description="Controlled-substance rules with their dates; unset = bundled"
     )
-    jwt_secret: str | None = None
+    #: Never shown: not in errors, not in reprs (a rejected secret's tail was printed).
+    jwt_secret: SecretStr | None = None
     jwt_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     jwt_jwks: str | None = Field(
         default=None,
@@ -105,6 +109,10 @@ class Settings(BaseSettings):
     consumer_session_timeout_ms: int = Field(
         default=45_000, ge=1000, description="Kafka session timeout of `careplan consume`"
     )
+    api_docs: bool | None = Field(
+        default=None,
+        description="Serve /docs and /openapi.json (default: in development only).",
+    )
     log_format: Literal["console", "json"] | None = None
     log_level: str = "INFO"
 
@@ -116,7 +124,7 @@ class Settings(BaseSettings):
         if (
             self.environment == "production"
             and not self.jwt_jwks
-            and (not self.jwt_secret or len(self.jwt_secret) < MIN_SECRET_LENGTH)
+            and (not self.jwt_secret or len(self.jwt_secret.get_secret_value()) < MIN_SECRET_LENGTH)
         ):
             msg = (
                 f"CAREPLAN_JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters "
@@ -124,6 +132,10 @@ class Settings(BaseSettings):
             )
             raise ValueError(msg)
         return self
+
+    @property
+    def docs_served(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     @property
     def uses_postgres(self) -> bool:
@@ -136,7 +148,7 @@ class Settings(BaseSettings):
     def resolved_jwt_secret(self) -> str:
         """The signing secret; in development one is generated once into the data dir."""
         if self.jwt_secret:
-            return self.jwt_secret
+            return self.jwt_secret.get_secret_value()
         path = self.data_dir / "jwt-secret"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from typing import Any
 import jwt
 
 from domain.errors import InvalidValue
-from domain.values import PROFESSIONS, ROLES, Actor
+from domain.values import PROFESSIONS, ROLES, Actor, require_identifier
 from services.settings import Settings
 
 ALGORITHM = "HS256"
@@ -196,11 +196,15 @@ def _caller(claims: dict[str, Any]) -> Caller:
 
 def _actor(claims: dict[str, Any]) -> Actor:
     role, sub = claims.get("role"), claims.get("sub")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         msg = f"token role {role!r} is not one of {', '.join(sorted(ROLES))}"
         raise TokenError(msg)
     if not isinstance(sub, str) or not sub.strip():
         raise TokenError("token subject is empty")
+    try:
+        require_identifier(sub, "actor.invalid", "Token subject")
+    except InvalidValue as error:
+        raise TokenError(error.message) from None
     name = claims.get("name")
     supervisor = claims.get("supervisor_id")
     profession = claims.get("profession")

@@ -65,11 +65,16 @@ def create_app(careplan: Careplan) -> FastAPI:
         app.state.access_log.close()  # drains: no read goes unlogged on a clean stop
         careplan.close()
 
+    docs = careplan.settings.docs_served
     app = FastAPI(
         title="Careplan",
         summary="Event-sourced care plans for psychiatric medication management.",
         version="0.1.0",
         lifespan=lifespan,
+        # Off in production unless asked for: the API's map is no one's business but its users'.
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.careplan = careplan
     app.state.verifier = verifier_for(careplan.settings)

@@ -108,6 +108,8 @@ class CommandRoute(APIRoute):
         permits = [d.call for d in self.dependant.dependencies if isinstance(d.call, Permitted)]
 
         async def run(request: Request) -> Response:
+            if request.method == "POST":
+                _refuse_duplicate_keys(await request.body())
             token = EXPECTED_VERSION.set(expected_version(request.headers.get("if-match")))
             trace = TRACEPARENT.set(valid_traceparent(request.headers.get("traceparent")))
             try:
@@ -126,18 +128,7 @@ class CommandRoute(APIRoute):
                     raise
                 response = await handler(request, error)
             if actor is not None:
-                request.app.state.access_log.record(
-                    Access(
-                        actor_id=actor.id,
-                        role=actor.role,
-                        care_plan_id=_plan_of(request),
-                        method=request.method,
-                        endpoint=path,
-                        status=response.status_code,
-                        purpose=_purpose(request),
-                        request_id=getattr(request.state, "request_id", None),
-                    )
-                )
+                _log_read(request, actor, path, response.status_code)
             return response
 
         async def command(request: Request) -> Response:
@@ -147,39 +138,96 @@ class CommandRoute(APIRoute):
             actor_id = await _actor_id(request)
             if key is None or actor_id is None or request.method != "POST":
                 return await run(request)  # no key, or no valid token (answered 401)
-            if not _KEY.match(key):
-                raise ApiError(
-                    400, "request.invalid_idempotency_key", "Idempotency-Key: 1-255 visible ASCII."
-                )
-            for permit in permits:
-                await permit.permitted(request)  # 401/403 before any stored answer
-            careplan: Careplan = request.app.state.careplan
-            keys = careplan.idempotency
-            print_ = fingerprint(request.method, request.url.path, await request.body())
-            # The keys live in the database: off the event loop, like the command.
-            claim = await run_in_threadpool(keys.claim, actor_id, key, print_)
-            if isinstance(claim, Refused):
-                return problem(claim.status, claim.code, claim.detail)
-            if isinstance(claim, Answer):
-                replayed = Response(claim.body, claim.status, media_type=claim.content_type)
-                replayed.headers["Idempotent-Replayed"] = "true"
-                return with_etag(replayed)
-            assert isinstance(claim, Claimed)
-            try:
-                response = await run(request)
-            except Exception as error:  # a refusal is an answer too: keep it for the retry
-                handler = _handler_for(request, error)
-                if handler is None:
-                    await run_in_threadpool(keys.release, actor_id, key)
-                    raise
-                response = await handler(request, error)
-            if response.status_code >= 500:
-                await run_in_threadpool(keys.release, actor_id, key)
-            else:
-                await run_in_threadpool(keys.remember, actor_id, key, _answer(response))
-            return response
+            await _authorise(request, key, permits)
+            return await _once(request, run, actor_id, key)
 
         return command
+
+
+async def _once(
+    request: Request,
+    run: Callable[[Request], Awaitable[Response]],
+    actor_id: str,
+    key: str,
+) -> Response:
+    """Run the command once per key: a retry with the key gets the first answer."""
+    careplan: Careplan = request.app.state.careplan
+    keys = careplan.idempotency
+    print_ = fingerprint(request.method, request.url.path, await request.body())
+    # The keys live in the database: off the event loop, like the command.
+    claim = await run_in_threadpool(keys.claim, actor_id, key, print_)
+    if isinstance(claim, Refused):
+        return problem(claim.status, claim.code, claim.detail)
+    if isinstance(claim, Answer):
+        replayed = Response(claim.body, claim.status, media_type=claim.content_type)
+        replayed.headers["Idempotent-Replayed"] = "true"
+        return with_etag(replayed)
+    assert isinstance(claim, Claimed)
+    try:
+        response = await run(request)
+    except Exception as error:  # a refusal is an answer too: keep it for the retry
+        handler = _handler_for(request, error)
+        if handler is None:
+            await run_in_threadpool(keys.release, actor_id, key)
+            raise
+        response = await handler(request, error)
+    if response.status_code >= 500:
+        await run_in_threadpool(keys.release, actor_id, key)
+    else:
+        await run_in_threadpool(keys.remember, actor_id, key, _answer(response))
+    return response
+
+
+def _log_read(request: Request, actor: Actor, endpoint: str, status: int) -> None:
+    request.app.state.access_log.record(
+        Access(
+            actor_id=actor.id,
+            role=actor.role,
+            care_plan_id=_plan_of(request),
+            method=request.method,
+            endpoint=endpoint,
+            status=status,
+            purpose=_purpose(request),
+            request_id=getattr(request.state, "request_id", None),
+        )
+    )
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        raise _DuplicateKey(next(n for n in names if names.count(n) > 1))
+    return dict(pairs)
+
+
+def _refuse_duplicate_keys(body: bytes) -> None:
+    """A JSON object that names a field twice is ambiguous ("amount" twice): refused,
+    never read as whichever came last. Anything else malformed is the schema's to say."""
+    if not body:
+        return
+    try:
+        json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as duplicate:
+        raise ApiError(
+            422, "request.duplicate_key", f"The field {str(duplicate)[:64]!r} is given twice."
+        ) from None
+    except ValueError:
+        return
+
+
+async def _authorise(request: Request, key: str, permits: list[Permitted]) -> None:
+    """A well-formed key, and a caller the route allows (401/403): before any answer
+    stored under the key is given back."""
+    if not _KEY.match(key):
+        raise ApiError(
+            400, "request.invalid_idempotency_key", "Idempotency-Key: 1-255 visible ASCII."
+        )
+    for permit in permits:
+        await permit.permitted(request)
 
 
 async def _actor(request: Request) -> Actor | None:

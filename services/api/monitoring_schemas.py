@@ -14,13 +14,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from domain.checks import CHECKS
 from domain.labs import LAB_TESTS
 from domain.monitoring import ADHERENCE, SIDE_EFFECT_ACTIONS, SIDE_EFFECT_SEVERITIES
 from domain.scales import SCALES
-from services.api.schemas import Command, Modality, ShortText, Text
+from services.api.schemas import Command, Instant, Modality, ShortText, Text
 
 Severity = Literal[tuple(sorted(SIDE_EFFECT_SEVERITIES))]  # type: ignore[valid-type]
 SideEffectAction = Literal[tuple(sorted(SIDE_EFFECT_ACTIONS))]  # type: ignore[valid-type]
@@ -79,7 +79,7 @@ class RecordLabResult(Command):
     test: LabTest
     value: LabValue = Field(description="A number or a decimal string; stored exactly.")
     unit: ShortText = Field(examples=["mEq/L"], description="One of the units of the test.")
-    collected_at: AwareDatetime = Field(description="When the sample was collected.")
+    collected_at: Instant = Field(description="When the sample was collected.")
     reference_low: LabValue | None = Field(
         default=None, description="The laboratory's range; defaults exist for some tests."
     )

@@ -6,11 +6,11 @@ domain validates again, so no route can smuggle a bad value into an event.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.values import (
     CARE_SETTINGS,
@@ -39,6 +39,18 @@ ShortText = Annotated[
         strip_whitespace=True, min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS
     ),
 ]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """An instant must have a UTC time (0001-01-01T00:00+14:00 has none): 422, not 500."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+
+
+#: A time with a zone that exists in UTC, for bodies and queries alike.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 # The vocabularies are the domain's (domain/values.py); listed here they become enums in OpenAPI.
 Modality = Literal[tuple(sorted(MODALITIES))]  # type: ignore[valid-type]
 Unit = Literal[tuple(sorted(DOSE_UNITS))]  # type: ignore[valid-type]
@@ -58,7 +70,7 @@ class Strict(BaseModel):
 
 
 class Command(Strict):
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Instant | None = Field(
         default=None,
         description="Clinical time, when it differs from now (a late entry). Needs a time zone.",
     )

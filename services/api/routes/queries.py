@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from domain.care_plan import CarePlan
 from domain.care_plan import care_plan_id as parse_plan_id
-from domain.values import Actor, require_text
+from domain.values import Actor, require_identifier
 from projections.audit_trail import audit_entries, decode_cursor, encode_cursor
 from projections.current_medications import active_medications, medications_of
 from projections.versions import version_at
@@ -21,6 +20,7 @@ from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, PermittedCaller, allowed
 from services.api.errors import ApiError
 from services.api.problems import PROBLEMS
+from services.api.schemas import Instant
 from services.bootstrap import Careplan
 from services.event_json import history_entry
 from services.tokens import Caller
@@ -33,7 +33,7 @@ MedicationReader = Annotated[Actor, Depends(allowed("medications.read"))]
 HistoryReader = Annotated[Actor, Depends(allowed("history.read"))]
 AuditReader = Annotated[Actor, Depends(allowed("audit.read"))]
 AsOf = Annotated[
-    AwareDatetime | None,
+    Instant | None,
     Query(
         description="Recording time (ISO, with a zone): the answer as the record stood then, "
         "as it was known; clinical time (occurred_at) of late entries does not move it."
@@ -111,7 +111,7 @@ def plans_of_patient(
     patient_id: Annotated[str, Query(min_length=1, max_length=200, description="Patient id")],
 ) -> schemas.PatientPlans:
     """A patient's care plans (open first), those of the caller's care teams only."""
-    patient = require_text(patient_id, "patient.invalid", "Patient id")
+    patient = require_identifier(patient_id, "patient.invalid", "Patient id")
     plans = careplan.plans_of_patient(patient)
     return schemas.PatientPlans(
         patient_id=patient,

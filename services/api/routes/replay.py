@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from domain.care_plan import care_plan_id as care_plan_id_of
 from domain.values import Actor
 from services.api.command_route import CommandRoute
 from services.api.deps import CareplanDep, allowed
 from services.api.problems import PROBLEMS
+from services.api.schemas import Instant
 from services.export import FORMATS, export
 from services.replay import document, replay
 
@@ -89,10 +90,10 @@ def plan_state(
     actor: Replayer,
     version: Annotated[int | None, Query(ge=1, le=2**31)] = None,
     as_of: Annotated[
-        AwareDatetime | None, Query(description="Recording time: the record as it was known.")
+        Instant | None, Query(description="Recording time: the record as it was known.")
     ] = None,
     clinical_as_of: Annotated[
-        AwareDatetime | None,
+        Instant | None,
         Query(description="Clinical time: the treatment as it was, late entries included."),
     ] = None,
     events_limit: Annotated[
