@@ -41,6 +41,8 @@ class TestClinicalTimes:
     ) -> None:
         plan = closing.ready_plan()
         body = {"due_on": "0001-01-01", "occurred_at": "0001-01-01T00:00:00+14:00"}
+        assert_problem(closing.schedule(plan, body), 422, "request.invalid")  # no UTC time
+        body = {"due_on": "1899-12-31", "occurred_at": "1899-12-31T00:00:00Z"}
         assert_problem(closing.schedule(plan, body), 422, "time.implausible")
         history = closing.history(plan)
         assert history.status_code == 200, history.text

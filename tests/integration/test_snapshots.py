@@ -149,7 +149,7 @@ def test_check_rebuild_and_clear_from_the_command_line(
 ) -> None:
     plan = a_plan(every_five, notes=9)
     monkeypatch.setenv("CAREPLAN_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("CAREPLAN_JWT_SECRET", settings.jwt_secret or "")
+    monkeypatch.setenv("CAREPLAN_JWT_SECRET", settings.resolved_jwt_secret())
     monkeypatch.setenv("CAREPLAN_SNAPSHOT_INTERVAL", str(INTERVAL))
     if settings.database_url:
         monkeypatch.setenv("CAREPLAN_DATABASE_URL", settings.database_url)

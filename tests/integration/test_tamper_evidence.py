@@ -133,7 +133,7 @@ def test_the_cli_verifies_and_seals(
     for name, value in (
         ("CAREPLAN_DATA_DIR", str(settings.data_dir)),
         ("CAREPLAN_DATABASE_URL", settings.database_url or ""),
-        ("CAREPLAN_JWT_SECRET", settings.jwt_secret or ""),
+        ("CAREPLAN_JWT_SECRET", settings.resolved_jwt_secret()),
     ):
         monkeypatch.setenv(name, value)
     if not settings.database_url:
