@@ -1,17 +1,22 @@
 """Who looked at which patient's record, when, and why: the read-access log.
 
 HIPAA's audit-controls standard asks for a record of access, not only of
-changes. Every read through the API is put on a queue and written by one
-background thread in batches, so a read never waits for the log; ``close``
-drains the queue before the process exits, so a clean shutdown loses nothing.
-Entries are only ever inserted: the API offers no way to change or delete one.
+changes. A read is answered only once its entry is stored: every read puts its
+entry on a queue and waits for it; one background thread writes whatever has
+queued in one transaction (readers arriving during a write go in the next: a
+group commit, so the log costs a read one commit's wait, not one transaction of
+its own). An entry that cannot be stored refuses its read (503), never serves it
+unlogged; a batch that fails is retried entry by entry, so one bad entry costs
+no other. Entries are only ever inserted: the API offers no way to change or
+delete one.
 """
 
 from __future__ import annotations
 
 import queue
+import re
 import threading
-import time
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -46,8 +51,8 @@ INSERT INTO careplan_access_log
 VALUES (%(at)s, %(actor_id)s, %(role)s, %(care_plan_id)s, %(method)s, %(endpoint)s, %(status)s,
         %(purpose)s, %(request_id)s)"""
 BATCH = 500
-#: Seconds between writes, at least (see AccessLog._write).
-PAUSE = 0.05
+# Characters no log column may hold (NUL cannot even be stored in PostgreSQL).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -71,13 +76,16 @@ class AccessLog:
         store.create_tables([SQLITE_TABLE if store.is_sqlite else POSTGRES_TABLE, *INDEXES])
         # SimpleQueue: a put costs a fraction of Queue's (no condition variables), and
         # it is made on every read.
-        self._queue: queue.SimpleQueue[Access | _Marker | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Marker | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="access-log", daemon=True)
         self._writer.start()
 
-    def record(self, access: Access) -> None:
-        """Called on the request path: only enqueues."""
-        self._queue.put(replace(access, at=_now()))
+    def record(self, access: Access) -> Future[bool]:
+        """Called on the request path: the answer is True once the entry is stored,
+        False if it could not be (the read must then be refused)."""
+        stored: Future[bool] = Future()
+        self._queue.put(_Pending(_clean(replace(access, at=_now())), stored))
+        return stored
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until everything recorded so far is written (tests, shutdown)."""
@@ -90,42 +98,50 @@ class AccessLog:
         self._writer.join(timeout=30)
 
     def _write(self) -> None:
-        """Write what is queued, at most every ``PAUSE`` seconds: under load each write
-        then carries many reads (a transaction per read or two cost a tenth of the
-        server's CPU at 500 reads/s). A flush or close is not kept waiting."""
-        last = 0.0
+        """Write whatever has queued, at once: readers wait for their entry, so there is
+        no pause to gather more; those arriving during a write make the next batch."""
         while True:
             batch = [self._queue.get()]
-            deadline = last + PAUSE
-            while len(batch) < BATCH and isinstance(batch[-1], Access):
-                remaining = deadline - time.monotonic()
+            while len(batch) < BATCH and batch[-1] is not None:
                 try:
-                    batch.append(
-                        self._queue.get(timeout=remaining)
-                        if remaining > 0
-                        else self._queue.get_nowait()
-                    )
+                    batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            last = time.monotonic()
-            entries = [a for a in batch if isinstance(a, Access)]
-            if entries:
-                self._insert(entries)
+            pending = [item for item in batch if isinstance(item, _Pending)]
+            if pending:
+                self._store(pending)
             for item in batch:
                 if isinstance(item, _Marker):
                     item.done.set()
             if None in batch:
                 return
 
-    def _insert(self, entries: list[Access]) -> None:
+    def _store(self, pending: list[_Pending]) -> None:
+        """The batch in one transaction; if that fails, each entry on its own, so a
+        bad one (or a connection lost mid-batch) costs no other."""
         try:
-            with self.store.transaction() as sql:
-                for entry in entries:
-                    sql.defer(INSERT, vars(entry))  # one executemany: one round trip
-                sql.flush()
+            self._insert([item.access for item in pending])
         except Exception:
-            # Never silently: the reads happened; the log says they could not be logged.
-            log.exception("access_log.write_failed", entries=len(entries))
+            log.warning("access_log.batch_failed", entries=len(pending), exc_info=True)
+        else:
+            for item in pending:
+                item.stored.set_result(True)
+            return
+        for item in pending:
+            try:
+                self._insert([item.access])
+            except Exception:
+                # Never silently: the read is refused, and the log says why.
+                log.exception("access_log.write_failed", endpoint=item.access.endpoint)
+                item.stored.set_result(False)
+            else:
+                item.stored.set_result(True)
+
+    def _insert(self, entries: list[Access]) -> None:
+        with self.store.transaction() as sql:
+            for entry in entries:
+                sql.defer(INSERT, vars(entry))  # one executemany: one round trip
+            sql.flush()
 
     def entries(
         self,
@@ -155,6 +171,22 @@ class AccessLog:
 @dataclass(frozen=True)
 class _Marker:
     done: threading.Event
+
+
+@dataclass(frozen=True)
+class _Pending:
+    access: Access
+    stored: Future[bool]
+
+
+def _clean(access: Access) -> Access:
+    """No control character reaches the table, whatever a request carried."""
+    texts = {
+        name: _CONTROL.sub("", value)[:200]
+        for name, value in vars(access).items()
+        if isinstance(value, str)
+    }
+    return replace(access, **texts)
 
 
 def _now() -> str:

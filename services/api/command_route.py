@@ -9,8 +9,9 @@
 - ``ETag: "<version>"`` on every answer that carries the plan's version.
 - ``traceparent`` (W3C): stored with the command's events and sent on their Kafka
   messages (``services.tracing``); a malformed one is ignored.
-- Every read (GET) by an authenticated actor goes to the read-access log, off the
-  request path (``services.access_log``), with ``X-Purpose-Of-Use`` if given.
+- Every read (GET) by an authenticated actor is answered only once its entry is in
+  the read-access log (``services.access_log``, group-committed), with
+  ``X-Purpose-Of-Use`` if given; if it cannot be stored the read is 503.
 
 A route class rather than a middleware: it runs inside FastAPI's error handling,
 so every refusal is problem+json like the rest.
@@ -24,12 +25,14 @@ commit answers its batch at once); a read runs on the thread pool once.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+from uuid import UUID
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -127,8 +130,15 @@ class CommandRoute(APIRoute):
                 if handler is None:
                     raise
                 response = await handler(request, error)
-            if actor is not None:
-                _log_read(request, actor, path, response.status_code)
+            status = response.status_code
+            if actor is not None and not await _log_read(request, actor, path, status):
+                # Fail closed: a read the log cannot hold is not served.
+                return problem(
+                    503,
+                    "access_log.unavailable",
+                    "The read could not be logged, so it is not served; try again shortly.",
+                    headers={"Retry-After": "1"},
+                )
             return response
 
         async def command(request: Request) -> Response:
@@ -178,8 +188,9 @@ async def _once(
     return response
 
 
-def _log_read(request: Request, actor: Actor, endpoint: str, status: int) -> None:
-    request.app.state.access_log.record(
+async def _log_read(request: Request, actor: Actor, endpoint: str, status: int) -> bool:
+    """True once the entry is stored (the writer thread answers; the loop does not block)."""
+    stored = request.app.state.access_log.record(
         Access(
             actor_id=actor.id,
             role=actor.role,
@@ -191,6 +202,7 @@ def _log_read(request: Request, actor: Actor, endpoint: str, status: int) -> Non
             request_id=getattr(request.state, "request_id", None),
         )
     )
+    return bool(await asyncio.wrap_future(stored))
 
 
 class _DuplicateKey(ValueError):
@@ -249,8 +261,15 @@ async def _actor_id(request: Request) -> str | None:
 
 
 def _plan_of(request: Request) -> str | None:
+    """One spelling per plan (upper case, braces, urn:uuid: all name the same one), so an
+    auditor's search by plan finds every read of it."""
     plan = request.path_params.get("care_plan_id") or request.query_params.get("care_plan_id")
-    return str(plan)[:64] if plan else None
+    if not plan:
+        return None
+    try:
+        return str(UUID(str(plan)))
+    except ValueError:
+        return str(plan)[:64]
 
 
 def _purpose(request: Request) -> str | None:
