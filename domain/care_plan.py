@@ -247,6 +247,16 @@ def _check_birth_date(birth_date: date | None, ctx: CommandContext) -> None:
         raise InvalidValue("patient.birth_date_implausible", "The birth date is implausible.")
 
 
+def canonical_plan_id(value: str) -> str:
+    """One spelling per plan (upper case, braces, ``urn:uuid:``, bare hex all name the
+    same one), so checks and searches by plan id never miss another spelling; text
+    that is no UUID stays as it is (it names no plan, and matches nothing)."""
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return value
+
+
 def care_plan_id(value: str | UUID) -> UUID:
     """Parse a care-plan id; a string that is no UUID names no plan that exists."""
     try:

@@ -87,11 +87,12 @@ def one_open_plan(patient_id: str, open_plans: Collection[str]) -> None:
     """A patient has one open plan: a second would split their medications, and the
     safety rules would judge each half alone."""
     if open_plans:
-        which = ", ".join(sorted(open_plans))
+        # The plan's id is not named: the caller may not be on its care team (the
+        # patient's plan list shows it to those who are).
         raise RuleViolation(
             "care_plan.already_open",
-            f"Patient {patient_id} already has an open care plan ({which}); continue it, "
-            "or close it before opening another.",
+            f"Patient {patient_id} already has an open care plan; continue it (it is in "
+            "the patient's plan list), or close it before opening another.",
             "Careplan workflow rule: one open plan per patient, so every rule judges all of "
             "the patient's medications together",
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -370,5 +370,10 @@ def _numbered(statement: str, rows: int) -> str:
 
 def _names_in(names: Sequence[str]) -> tuple[str, dict[str, str]]:
     """An ``IN (…)`` list of followers' names, as placeholders and their values."""
-    params = {f"n{i}": name for i, name in enumerate(names)}
+    return in_list("n", names)
+
+
+def in_list(prefix: str, values: Iterable[str]) -> tuple[str, dict[str, str]]:
+    """An ``IN (…)`` list as named placeholders (both stores) and their values."""
+    params = {f"{prefix}{i}": value for i, value in enumerate(values)}
     return ", ".join(f"%({key})s" for key in params), params

@@ -27,7 +27,7 @@ from domain.monitoring_plan import EARLY_TOLERANCE
 from projections import follow_up_rows, review_rows
 from projections.cursors import decode_key, encode_key
 from projections.projection import Projection, handlers
-from projections.store import Sql, ViewStore
+from projections.store import Sql, ViewStore, in_list
 
 PLANS = """
 CREATE TABLE IF NOT EXISTS {worklist_plans} (
@@ -269,6 +269,8 @@ class WorklistQuery:
     to: date | None = None
     limit: int = 500
     after: WorklistKey | None = None
+    #: Only these plans (the caller's care teams); None: every plan.
+    care_plans: frozenset[str] | None = None
 
     @property
     def until(self) -> date:
@@ -345,19 +347,25 @@ def worklist_page(
     store: ViewStore, query: WorklistQuery
 ) -> tuple[list[dict[str, Any]], WorklistKey | None]:
     """One page of items in key order, and the key to continue after (None: the end)."""
+    if query.care_plans is not None and not query.care_plans:
+        return [], None  # on no care team: nothing to list
     params: dict[str, Any] = {
         "until": query.until.isoformat(),
         "since": (query.since or date.min).isoformat(),
         "prescriber": query.prescriber,
         "limit": query.limit + 1,
     }
+    team, plans = care_team_clause(query.care_plans)
+    params.update(plans)
     if query.after is not None:
         due, plan, _, follow_up, version, item = query.after
         params.update(a_due=due, a_plan=plan, a_id=follow_up, a_version=version, a_item=item)
     with store.reading() as sql:
-        follow_ups = sql.execute(due_query(FOLLOW_UPS_DUE, "f", query), params).fetchall()
-        checks = sql.execute(due_query(CHECKS_DUE, "m", query), params).fetchall()
-        reviews = sql.execute(due_query(review_rows.REVIEWS_DUE, "r", query), params).fetchall()
+        follow_ups = sql.execute(due_query(FOLLOW_UPS_DUE, "f", query, team), params).fetchall()
+        checks = sql.execute(due_query(CHECKS_DUE, "m", query, team), params).fetchall()
+        reviews = sql.execute(
+            due_query(review_rows.REVIEWS_DUE, "r", query, team), params
+        ).fetchall()
     keyed = [(_follow_up_key(row), _follow_up_item(row, query.on)) for row in follow_ups]
     keyed += [(_check_key(row), _check_item(row, query.on)) for row in checks]
     keyed += [(_review_key(row), review_rows.review_item(row, query.on)) for row in reviews]
@@ -396,10 +404,20 @@ def _check_key(row: dict[str, Any]) -> WorklistKey:
     return (str(row["due_on"]), row["care_plan_id"], "monitoring", "", row["version"], row["item"])
 
 
-def due_query(template: str, alias: str, query: WorklistQuery) -> str:
-    """The statement for ``query``: with the prescriber and cursor clauses only when asked."""
+def care_team_clause(plans: frozenset[str] | None) -> tuple[str, dict[str, str]]:
+    """Only these plans' items (a clause for ``due_query``, and its values); None: all."""
+    if plans is None:
+        return "", {}
+    among, params = in_list("team", sorted(plans))
+    return f"AND {{alias}}.care_plan_id IN ({among})", params
+
+
+def due_query(template: str, alias: str, query: WorklistQuery, team: str = "") -> str:
+    """The statement for ``query``: with the prescriber, care-team and cursor clauses
+    only when asked (``team``: an ``IN`` clause with ``{alias}`` to fill)."""
     mine = PRESCRIBER_OF_REVIEW if alias == "r" else PRESCRIBER.format(alias=alias)
     clause = mine if query.prescriber is not None else ""
+    clause += " " + team.format(alias=alias) if team else ""
     after = AFTER[(alias, query.after[2])] if query.after is not None else ""
     return template.format(prescriber=clause, after=after)
 

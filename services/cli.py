@@ -31,7 +31,7 @@ from services.schema_cli import schemas
 from services.settings import Settings
 from services.signals import run_until_signalled
 from services.snapshot_cli import snapshots
-from services.tokens import TokenError, issue_token
+from services.tokens import EVERY_PLAN, TokenError, issue_token
 
 cli = typer.Typer(
     help="Careplan: event-sourced psychiatric medication care plans.", no_args_is_help=True
@@ -290,6 +290,10 @@ def token(
         str | None, typer.Option(help="Supervising psychiatrist (physician assistants).")
     ] = None,
     ttl_hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
+    care_team: Annotated[
+        list[str] | None,
+        typer.Option(help="A care plan id the caller may see (repeat); default every plan, '*'."),
+    ] = None,
 ) -> None:
     """Print a signed development token (HS256 with CAREPLAN_JWT_SECRET)."""
     settings = Settings()
@@ -305,6 +309,7 @@ def token(
                 if value
             },
             ttl=timedelta(hours=ttl_hours),
+            care_team=care_team or [EVERY_PLAN],
         )
     except TokenError as error:
         errors.print(f"[red]{error}[/red]")

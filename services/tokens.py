@@ -18,11 +18,14 @@ from typing import Any
 
 import jwt
 
+from domain.care_plan import canonical_plan_id
 from domain.errors import InvalidValue
 from domain.values import PROFESSIONS, ROLES, Actor, require_identifier
 from services.settings import Settings
 
 ALGORITHM = "HS256"
+#: The care-team claim's wildcard: every plan (auditors, services, a solo practice).
+EVERY_PLAN = "*"
 
 
 class TokenError(Exception):
@@ -37,7 +40,10 @@ def issue_token(
     name: str | None = None,
     ttl: timedelta = timedelta(hours=8),
     extra: dict[str, Any] | None = None,
+    care_team: Sequence[str] | None = (EVERY_PLAN,),
 ) -> str:
+    """A development token. It names its care teams explicitly (default every plan,
+    ``["*"]``): a token without the claim sees no patient data. None leaves it out."""
     if role not in ROLES:
         msg = f"unknown role {role!r}; expected one of {', '.join(sorted(ROLES))}"
         raise TokenError(msg)
@@ -49,6 +55,8 @@ def issue_token(
     claims: dict[str, Any] = {"sub": sub, "role": role, "iat": now, "exp": now + ttl}
     if name:
         claims["name"] = name
+    if care_team is not None:
+        claims["care_team"] = list(care_team)
     claims.update(extra or {})
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
@@ -59,14 +67,28 @@ PUBLIC_KEY_ALGORITHMS = ("RS256", "ES256")
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent a request: the Actor stored on events, and the care teams the
-    identity provider says they belong to (None: the claim was not sent)."""
+    """Who sent a request: the Actor stored on events, and the plans whose care teams
+    the identity provider says they are on (canonical ids; None: no claim sent).
+
+    Fail closed: a token without the claim sees no patient data; only an explicit
+    ``["*"]`` sees every plan (see docs/decisions/care-team-claims.md)."""
 
     actor: Actor
     care_team: frozenset[str] | None
 
+    @property
+    def sees_every_plan(self) -> bool:
+        return self.care_team is not None and EVERY_PLAN in self.care_team
+
+    @property
+    def visible_plans(self) -> frozenset[str] | None:
+        """The plans a list may show: None means every plan."""
+        return None if self.sees_every_plan else (self.care_team or frozenset())
+
     def may_see(self, care_plan_id: str) -> bool:
-        return self.care_team is None or "*" in self.care_team or care_plan_id in self.care_team
+        if self.care_team is None:
+            return False
+        return self.sees_every_plan or canonical_plan_id(care_plan_id) in self.care_team
 
 
 class Verifier:
@@ -191,7 +213,8 @@ def _caller(claims: dict[str, Any]) -> Caller:
         isinstance(team, list) and all(isinstance(item, str) for item in team)
     ):
         raise TokenError("care_team must be a list of care plan ids or '*'")
-    return Caller(_actor(claims), frozenset(team) if team is not None else None)
+    plans = None if team is None else frozenset(canonical_plan_id(plan) for plan in team)
+    return Caller(_actor(claims), plans)
 
 
 def _actor(claims: dict[str, Any]) -> Actor:

@@ -32,12 +32,12 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
-from uuid import UUID
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
+from domain.care_plan import canonical_plan_id
 from domain.values import Actor
 from services.access_log import Access
 from services.api.deps import Permitted, bearer_token, verified_caller
@@ -261,15 +261,9 @@ async def _actor_id(request: Request) -> str | None:
 
 
 def _plan_of(request: Request) -> str | None:
-    """One spelling per plan (upper case, braces, urn:uuid: all name the same one), so an
-    auditor's search by plan finds every read of it."""
+    """Logged under its canonical id, so an auditor's search by plan finds every read."""
     plan = request.path_params.get("care_plan_id") or request.query_params.get("care_plan_id")
-    if not plan:
-        return None
-    try:
-        return str(UUID(str(plan)))
-    except ValueError:
-        return str(plan)[:64]
+    return canonical_plan_id(str(plan))[:64] if plan else None
 
 
 def _purpose(request: Request) -> str | None:

@@ -105,7 +105,7 @@ class Permitted(BearerCaller):
             raise ApiError(
                 403, "auth.not_on_care_team", f"{actor.id} is not on this plan's care team."
             )
-        if plan is None and self.action in CROSS_PLAN_READS and not caller.may_see("*"):
+        if plan is None and self.action in CROSS_PLAN_READS and not caller.sees_every_plan:
             raise ApiError(
                 403, "auth.not_on_care_team", "Name a care_plan_id of a care team you are on."
             )

@@ -6,7 +6,7 @@ clinical app would receive; ``ready_*`` helpers build a plan in a known state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,11 +31,13 @@ def client(
     sub: str = "someone",
     name: str | None = None,
     headers: dict[str, str] | None = None,
+    care_team: Sequence[str] | None = ("*",),
 ) -> httpx.Client:
-    """An HTTP client; with ``role``, it carries a bearer token for that actor."""
+    """An HTTP client; with ``role``, it carries a bearer token for that actor, on every
+    plan's care team unless ``care_team`` says otherwise (None: no claim at all)."""
     all_headers = dict(headers or {})
     if role is not None:
-        all_headers["Authorization"] = f"Bearer {token(role, sub, name)}"
+        all_headers["Authorization"] = f"Bearer {token(role, sub, name, care_team=care_team)}"
     return httpx.Client(base_url=base_url, headers=all_headers, timeout=15.0)
 
 

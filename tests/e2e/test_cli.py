@@ -114,6 +114,15 @@ class TestToken:
         claims = jwt.decode(result.stdout.strip(), TEST_SECRET, algorithms=["HS256"])
         assert claims["exp"] - claims["iat"] == 3600
         assert "name" not in claims
+        assert claims["care_team"] == ["*"]  # explicit: a token without it sees nothing
+
+    def test_a_token_names_the_care_teams_asked_for(self, tmp_path: Path) -> None:
+        plans = ("7d2f0a4e-0000-4000-8000-000000000001", "7d2f0a4e-0000-4000-8000-000000000002")
+        args = [arg for plan in plans for arg in ("--care-team", plan)]
+        result = run_careplan(tmp_path, "token", "--sub", "rn-sam", "--role", "clinician", *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        claims = jwt.decode(result.stdout.strip(), TEST_SECRET, algorithms=["HS256"])
+        assert claims["care_team"] == list(plans)
 
     def test_without_a_configured_secret_the_data_directorys_own_secret_signs(
         self, tmp_path: Path

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from projections import current_medications, outcomes, timeline, versions, worklist
-from projections.worklist import WorklistQuery, due_query
+from projections.worklist import WorklistQuery, care_team_clause, due_query
 from services.bootstrap import Careplan
 
 PLAN = {"plan": "00000000-0000-0000-0000-000000000001"}
@@ -62,6 +62,17 @@ QUERIES: dict[str, tuple[str, dict[str, Any]]] = {
         due_query(worklist.CHECKS_DUE, "m", AFTER_CHECK),
         PAGE,
     ),
+}
+TEAM_CLAUSE, TEAM_PLANS = care_team_clause(
+    frozenset({PLAN["plan"], "00000000-0000-0000-0000-000000000002"})
+)
+TEAM = {**DUE, **TEAM_PLANS}
+QUERIES |= {
+    f"worklist {kind} of a care team": (due_query(template, alias, EVERYONE, TEAM_CLAUSE), TEAM)
+    for kind, template, alias in (
+        ("follow-ups", worklist.FOLLOW_UPS_DUE, "f"),
+        ("checks", worklist.CHECKS_DUE, "m"),
+    )
 }
 FULL_SCAN = re.compile(r"^SCAN \w+$")
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
+from domain.care_plan import canonical_plan_id
 from domain.values import Actor
 from services.api.command_route import CommandRoute
 from services.api.deps import allowed
@@ -46,9 +47,11 @@ def access_log(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AccessPage:
-    """Reads of patient data, newest first (this request's own entry is written after it)."""
+    """Reads of patient data, newest first (this request's own entry is stored after the
+    list is read, before it is answered)."""
+    plan = canonical_plan_id(care_plan_id) if care_plan_id else None
     rows = request.app.state.access_log.entries(
-        care_plan_id=care_plan_id, actor_id=actor_id, before_id=before, limit=limit
+        care_plan_id=plan, actor_id=actor_id, before_id=before, limit=limit
     )
     entries = [AccessEntry(**row) for row in rows]
     next_before = entries[-1].id if len(entries) == limit else None

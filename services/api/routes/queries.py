@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from itertools import takewhile
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from domain.care_plan import CarePlan
+from domain.care_plan import CarePlan, canonical_plan_id
 from domain.care_plan import care_plan_id as parse_plan_id
 from domain.values import Actor, require_identifier
 from projections.audit_trail import audit_entries, decode_cursor, encode_cursor
@@ -234,7 +233,7 @@ def read_audit_trail(
         raise ApiError(
             422, "audit.invalid_cursor", "The cursor is not one this API gave."
         ) from None
-    plan_id = normalised_plan_id(care_plan_id) if care_plan_id else None
+    plan_id = canonical_plan_id(care_plan_id) if care_plan_id else None
     rows, next_position = audit_entries(
         careplan.views, care_plan_id=plan_id, actor_id=actor_id, after=after, limit=limit
     )
@@ -256,14 +255,6 @@ def read_audit_trail(
         ],
         next_cursor=encode_cursor(next_position) if next_position is not None else None,
     )
-
-
-def normalised_plan_id(value: str) -> str:
-    """As a filter, a malformed id simply matches nothing."""
-    try:
-        return str(UUID(value))
-    except ValueError:
-        return value
 
 
 @router.get("/health", response_model=schemas.Health, tags=["operations"])

@@ -19,16 +19,17 @@ from projections.worklist import (
 )
 from services.api import view_schemas as out
 from services.api.command_route import CommandRoute
-from services.api.deps import CareplanDep, allowed
+from services.api.deps import CareplanDep, PermittedCaller, allowed
 from services.api.errors import ApiError
 from services.api.problems import PROBLEMS
 from services.api.schemas import NO_CONTROL_CHARACTERS
 from services.bootstrap import Careplan
+from services.tokens import Caller
 
 router = APIRouter(tags=["queries"], route_class=CommandRoute, responses=PROBLEMS)
 
 TimelineReader = Annotated[Actor, Depends(allowed("timeline.read"))]
-WorklistReader = Annotated[Actor, Depends(allowed("worklist.read"))]
+WorklistReader = Annotated[Caller, Depends(PermittedCaller("worklist.read"))]
 OutcomesReader = Annotated[Actor, Depends(allowed("outcomes.read"))]
 
 
@@ -79,7 +80,7 @@ def read_outcomes(care_plan_id: str, careplan: CareplanDep, actor: OutcomesReade
 @router.get("/v1/worklist", response_model=out.Worklist)
 def read_worklist(
     careplan: CareplanDep,
-    actor: WorklistReader,
+    caller: WorklistReader,
     on: Annotated[
         date | None, Query(description="The day of the list (default today, UTC).")
     ] = None,
@@ -105,7 +106,7 @@ def read_worklist(
     ] = None,
 ) -> out.Worklist:
     """Follow-ups, monitoring checks and benefit-risk reviews due (overdue: due before
-    ``on``), soonest first; follow ``next_cursor`` for more."""
+    ``on``) on the caller's care teams' plans, soonest first; follow ``next_cursor``."""
     try:
         after = decode_worklist_cursor(cursor) if cursor else None
     except ValueError:
@@ -119,6 +120,7 @@ def read_worklist(
         to=to,
         limit=limit,
         after=after,
+        care_plans=caller.visible_plans,
     )
     if since is not None and since > query.until:
         raise ApiError(
