@@ -62,7 +62,7 @@ def create_app(careplan: Careplan) -> FastAPI:
         if careplan.runs_projections:
             careplan.start_followers()
         yield
-        app.state.access_log.close()  # drains: no read goes unlogged on a clean stop
+        await app.state.access_log.aclose()
         careplan.close()
 
     docs = careplan.settings.docs_served

@@ -25,7 +25,6 @@ commit answers its batch at once); a read runs on the thread pool once.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import json
@@ -189,8 +188,8 @@ async def _once(
 
 
 async def _log_read(request: Request, actor: Actor, endpoint: str, status: int) -> bool:
-    """True once the entry is stored (the writer thread answers; the loop does not block)."""
-    stored = request.app.state.access_log.record(
+    """True once the entry is stored (awaited: the loop does not block)."""
+    stored: bool = await request.app.state.access_log.stored(
         Access(
             actor_id=actor.id,
             role=actor.role,
@@ -202,7 +201,7 @@ async def _log_read(request: Request, actor: Actor, endpoint: str, status: int) 
             request_id=getattr(request.state, "request_id", None),
         )
     )
-    return bool(await asyncio.wrap_future(stored))
+    return stored
 
 
 class _DuplicateKey(ValueError):
