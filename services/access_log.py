@@ -6,10 +6,10 @@ entry, and whatever entries wait together are written in one statement (readers
 arriving during a write go in the next: a group commit, so the log costs a read
 one commit's wait, not one transaction of its own). On PostgreSQL that happens on
 the event loop (``services.access_log_on_the_loop``); on SQLite, and for callers
-off the loop (``record``), one background thread writes. An entry that cannot be stored refuses its read (503), never serves it
-unlogged; a batch that fails is retried entry by entry, so one bad entry costs
-no other. Entries are only ever inserted: the API offers no way to change or
-delete one.
+off the loop (``record``), one background thread writes. An entry that cannot be
+stored refuses its read (503), never serves it unlogged; a batch that fails is
+retried entry by entry, so one bad entry costs no other. Entries are only ever
+inserted: the API offers no way to change or delete one.
 """
 
 from __future__ import annotations

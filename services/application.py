@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -40,6 +40,8 @@ from domain.values import (
     TaperStep,
     UseContext,
 )
+from services.command_result import CommandResult, Judged
+from services.exactly_once import REPLAYED, CommandOutcome, decode, outcome_of
 from services.group_commit import GroupCommit
 from services.icd10cm import icd10cm_codes
 from services.metrics import EVENTS
@@ -60,19 +62,6 @@ EXPECTED_VERSION: ContextVar[int | None] = ContextVar("expected_version", defaul
 #: that doubles (with jitter, up to ``RETRY_WAIT_MAX``) lets the loser in between.
 RETRIES_ON_CONFLICT = 16
 RETRY_WAIT_MAX = 0.05
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """What a command tells its caller: the new version, warnings, ids it created."""
-
-    care_plan_id: UUID
-    version: int
-    position: int | None
-    warnings: list[Finding] = field(default_factory=list)
-    created_id: str | None = None
-    #: Standing prescriptions an evaluation made unsafe, with what it found.
-    flagged: dict[str, list[Finding]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -147,6 +136,8 @@ class CarePlans(Application[UUID]):
         self, patient_id: str, ctx: CommandContext, birth_date: date | None = None
     ) -> CommandResult:
         """Open a plan, unless the patient has one open already (care_plan.already_open)."""
+        if (stored := REPLAYED.get()) is not None:
+            return stored
         plan = CarePlan.open(patient_id, ctx, birth_date)
         return off_the_loop(self._open, plan)
 
@@ -169,15 +160,12 @@ class CarePlans(Application[UUID]):
     def record_evaluation(
         self, plan_id: UUID | str, evaluation: Evaluation, ctx: CommandContext
     ) -> CommandResult:
-        flagged: dict[str, list[Finding]] = {}
 
-        def evaluate(plan: CarePlan) -> list[Finding]:
-            flagged.clear()  # run again after a lost race: only the last run counts
+        def evaluate(plan: CarePlan) -> Judged:
             reviewed = plan.record_evaluation(evaluation, ctx, self.formulary, self.diagnosis_codes)
-            flagged.update(reviewed.flagged)
-            return reviewed.warnings
+            return Judged(warnings=tuple(reviewed.warnings), flagged=dict(reviewed.flagged))
 
-        return replace(self._change(plan_id, evaluate), flagged=flagged)
+        return self._change(plan_id, evaluate)
 
     def prescribe(
         self,
@@ -649,7 +637,10 @@ class CarePlans(Application[UUID]):
 
     def _change(self, plan_id: UUID | str, act: Callable[[CarePlan], Any]) -> CommandResult:
         """Judge ``act`` on the plan as it stands and record its events: with the
-        commands arriving at the same moment when group commit is on."""
+        commands arriving at the same moment when group commit is on. A command
+        already stored (``REPLAYED``) is answered with its stored result, not run."""
+        if (stored := REPLAYED.get()) is not None:
+            return stored
         if self.group_commit is None:
             return self.change_alone(plan_id, act)
         return self.group_commit.run(care_plan_id(plan_id), act, EXPECTED_VERSION.get())
@@ -659,6 +650,8 @@ class CarePlans(Application[UUID]):
         stands, so every rule judges the winner's change too; with an If-Match
         (``EXPECTED_VERSION``) the caller asked for that version only, and gets 412.
         """
+        if (stored := REPLAYED.get()) is not None:
+            return stored
         return off_the_loop(self._change_alone, plan_id, act)
 
     def _change_alone(self, plan_id: UUID | str, act: Callable[[CarePlan], Any]) -> CommandResult:
@@ -668,10 +661,9 @@ class CarePlans(Application[UUID]):
             if expected is not None and plan.version != expected:
                 raise StaleVersion(plan.id, expected, plan.version)
             plan.require_open()  # before any rule: "closed" is the answer, not a rule's detail
-            outcome = act(plan)
-            created_id, warnings = self.split_outcome(outcome)
+            result = self.result_from(plan, act(plan))
             try:
-                return self._commit(plan, warnings, created_id)
+                return self._commit(plan, result)
             except ConcurrentUpdate:
                 if expected is not None or attempt == RETRIES_ON_CONFLICT:
                     raise
@@ -680,30 +672,39 @@ class CarePlans(Application[UUID]):
                 time.sleep(random.uniform(0, wait))  # noqa: S311 (jitter, not secrets)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _commit(
-        self, plan: CarePlan, warnings: list[Finding] | None = None, created_id: str | None = None
-    ) -> CommandResult:
-        result = self.result_of(plan, warnings or [], created_id)
+    def _commit(self, plan: CarePlan, result: CommandResult | None = None) -> CommandResult:
+        result = result or self.result_of(plan, [], None)
         events = plan.collect_events()
-        recorded = self.record(events, [TRACEPARENT.get()] * len(events))
+        outcome = outcome_of(result)
+        recorded = self.record(
+            events, [TRACEPARENT.get()] * len(events), [outcome] if outcome else []
+        )
         result = replace(result, position=max(recorded.positions.values(), default=None))
         if self.after_commit is not None and not recorded.views_current:
             self.after_commit(result)
         return result
 
     def record(
-        self, events: Sequence[CarePlan.Event], traceparents: Sequence[str | None] = ()
+        self,
+        events: Sequence[CarePlan.Event],
+        traceparents: Sequence[str | None] = (),
+        outcomes: Sequence[CommandOutcome] = (),
     ) -> Recorded:
         """Store events (of one plan or many) in one transaction, with the views when
         they are up to date; ``traceparents`` (one per event, of the request that
-        wrote it) are stored beside them (services.tracing)."""
+        wrote it) are stored beside them (services.tracing), and so are the results
+        of commands sent with an Idempotency-Key (services.exactly_once)."""
         if not events:
             return Recorded({}, views_current=True)
         views = self.views_with_the_events(events) if self.views_with_the_events else None
         try:
             with with_the_events(views) if views is not None else nullcontext():
-                traced = {"traceparents": list(traceparents)} if any(traceparents) else {}
-                recordings = self.events.put(events, **traced)
+                extra: dict[str, Any] = {}
+                if any(traceparents):
+                    extra["traceparents"] = list(traceparents)
+                if outcomes:
+                    extra["outcomes"] = list(outcomes)
+                recordings = self.events.put(events, **extra)
         except IntegrityError:
             plans = sorted({str(e.originator_id) for e in events})
             log.info("care_plan.concurrent_update", care_plan_ids=plans)
@@ -747,6 +748,23 @@ class CarePlans(Application[UUID]):
             warnings=warnings,
             created_id=created_id,
         )
+
+    @classmethod
+    def result_from(cls, plan: CarePlan, outcome: Any) -> CommandResult:
+        """The answer to a command whose act returned ``outcome`` on ``plan``."""
+        if isinstance(outcome, Judged):
+            return replace(
+                cls.result_of(plan, list(outcome.warnings), outcome.created_id),
+                flagged=outcome.flagged,
+            )
+        created_id, warnings = cls.split_outcome(outcome)
+        return cls.result_of(plan, warnings, created_id)
+
+    def command_outcome(self, actor_id: str, key: str) -> CommandResult | None:
+        """The stored result of the caller's command sent with ``key``, if it was stored
+        (waiting for a write in flight, so the answer is final)."""
+        stored = self.recorder.command_outcome(actor_id, key)  # type: ignore[attr-defined]
+        return None if stored is None else decode(stored)
 
     @staticmethod
     def split_outcome(outcome: Any) -> tuple[str | None, list[Finding]]:

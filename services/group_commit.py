@@ -42,6 +42,7 @@ import structlog
 
 from domain.care_plan import CarePlan
 from domain.errors import ConcurrentUpdate, StaleVersion
+from services.exactly_once import outcome_of
 from services.metrics import COMMAND_BATCH
 from services.on_the_loop import on_a_thread, on_the_loop, wait_for
 from services.tracing import TRACEPARENT
@@ -240,14 +241,18 @@ class GroupCommit:
                 continue
             command.events = plan.collect_events()
             written.setdefault(plan.id, []).extend(command.events)
-            created_id, warnings = app.split_outcome(outcome)
             # The answer is kept aside until the events are stored: a caller hears of
             # its command only once it is recorded.
-            passed.append((command, app.result_of(plan, warnings, created_id)))
+            passed.append((command, app.result_from(plan, outcome)))
         events = [event for command, _ in passed for event in command.events]
         traces = [command.context.get(TRACEPARENT) for command, _ in passed for _ in command.events]
+        outcomes = [
+            stored
+            for command, result in passed
+            if (stored := command.context.run(outcome_of, result)) is not None
+        ]
         try:
-            recorded = app.record(events, traces)
+            recorded = app.record(events, traces, outcomes)
         except ConcurrentUpdate:
             log.info("group_commit.conflict_running_alone", commands=len(passed))
             return self._run_alone([command for command, _ in passed])

@@ -8,11 +8,13 @@ another request is a client bug (422); a key whose first request is still
 running is 409. Keys belong to the actor who used them and are kept at least
 ``ttl`` (24 hours by default) in the views' database, so they survive restarts.
 
-What this cannot promise: the answer is kept in a second transaction after the
-events are stored. If the server dies between the two, the claim is left without
-an answer; after ``ABANDONED_AFTER`` a retry runs the command again, and the
-domain's own rules (one active prescription per drug, follow-up not pending…)
-refuse most repeats.
+The answer is kept here in a second transaction after the events are stored; if
+the server dies between the two, or the command's outcome was unknown (a lost
+connection), the claim is left without an answer (``Unanswered``). The command's
+result was stored with its events, though (``services.exactly_once``): a retry
+looks there first, and runs the command again only if it is not. A claim without
+an answer is in progress for ``ABANDONED_AFTER`` (409 meanwhile), unless its
+request ended (``release``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ CREATE INDEX IF NOT EXISTS careplan_idempotency_claimed_at
 
 #: A claim with no answer after this long is taken to be from a process that died.
 ABANDONED_AFTER = timedelta(seconds=60)
+#: The status of a key whose request ended without an answer to keep (``release``).
+RELEASED = 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,16 @@ class Answer:
 @dataclass(frozen=True)
 class Claimed:
     """The key is ours: run the command, then ``remember`` its answer."""
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """The key was used before and has no answer: the first request is still running
+    (``in_progress``), or ended without one. Look for the command's stored result
+    before running it; ``take_over`` the key to run it."""
+
+    claimed_at: str
+    in_progress: bool
 
 
 @dataclass(frozen=True)
@@ -81,7 +95,9 @@ class IdempotencyKeys:
         self.ttl = ttl
         store.create_tables([TABLE, INDEX])
 
-    def claim(self, actor_id: str, key: str, print_: str) -> Claimed | Answer | Refused:
+    def claim(
+        self, actor_id: str, key: str, print_: str
+    ) -> Claimed | Answer | Refused | Unanswered:
         now = datetime.now(UTC)
         with self.store.transaction() as sql:
             sql.execute(
@@ -113,21 +129,29 @@ class IdempotencyKeys:
                     422,
                     "This Idempotency-Key was used for a different request; use a new key.",
                 )
-            if row["status"] is not None:
+            if row["status"] is not None and row["status"] != RELEASED:
                 return Answer(row["status"], row["content_type"], row["body"])
-            if now - datetime.fromisoformat(row["claimed_at"]) < ABANDONED_AFTER:
-                return Refused(
-                    "idempotency.in_progress",
-                    409,
-                    "A request with this Idempotency-Key is still running; retry shortly.",
-                )
-            sql.execute(  # its process died: this request takes the key over
+            young = now - datetime.fromisoformat(row["claimed_at"]) < ABANDONED_AFTER
+            return Unanswered(row["claimed_at"], in_progress=young and row["status"] is None)
+
+    def take_over(self, actor_id: str, key: str, claimed_at: str) -> bool:
+        """Take an unanswered key for this request; False if another retry took it first."""
+        with self.store.transaction() as sql:
+            taken = sql.execute(
                 """
-                UPDATE careplan_idempotency SET claimed_at = %(now)s
-                 WHERE actor_id = %(actor)s AND idempotency_key = %(key)s""",
-                {"actor": actor_id, "key": key, "now": _iso(now)},
-            )
-            return Claimed()
+                UPDATE careplan_idempotency SET claimed_at = %(now)s, status = NULL
+                 WHERE actor_id = %(actor)s AND idempotency_key = %(key)s
+                   AND (status IS NULL OR status = %(released)s) AND claimed_at = %(then)s
+                RETURNING actor_id""",
+                {
+                    "actor": actor_id,
+                    "key": key,
+                    "then": claimed_at,
+                    "released": RELEASED,
+                    "now": _iso(datetime.now(UTC)),
+                },
+            ).fetchone()
+        return taken is not None
 
     def remember(self, actor_id: str, key: str, answer: Answer) -> None:
         with self.store.transaction() as sql:
@@ -146,14 +170,16 @@ class IdempotencyKeys:
             )
 
     def release(self, actor_id: str, key: str) -> None:
-        """The command failed on our side (5xx): the client may retry with the key."""
+        """The request ended without an answer to keep (5xx): a retry may go on at once.
+        The key stays bound to its request, so the retry first looks for the command's
+        stored result (the outcome may have been unknown), never runs it blind."""
         with self.store.transaction() as sql:
             sql.execute(
                 """
-                DELETE FROM careplan_idempotency
+                UPDATE careplan_idempotency SET status = %(released)s
                  WHERE actor_id = %(actor)s AND idempotency_key = %(key)s
                    AND status IS NULL""",
-                {"actor": actor_id, "key": key},
+                {"actor": actor_id, "key": key, "released": RELEASED},
             )
 
 

@@ -25,6 +25,7 @@ commit answers its batch at once); a read runs on the thread pool once.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
@@ -32,6 +33,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import structlog
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
@@ -43,7 +45,9 @@ from services.api.deps import Permitted, bearer_token, verified_caller
 from services.api.errors import ApiError, problem
 from services.application import EXPECTED_VERSION
 from services.bootstrap import Careplan
-from services.idempotency import Answer, Claimed, Refused, fingerprint
+from services.command_result import CommandResult
+from services.exactly_once import COMMAND_KEY, REPLAYED
+from services.idempotency import Answer, IdempotencyKeys, Refused, Unanswered, fingerprint
 from services.on_the_loop import run_on_the_loop
 from services.tokens import TokenError
 from services.tracing import TRACEPARENT, valid_traceparent
@@ -51,6 +55,9 @@ from services.tracing import TRACEPARENT, valid_traceparent
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the IETF draft allows
 _PURPOSE = re.compile(r"[^A-Za-z0-9._:-]")
+#: Releases of keys under way (kept referenced until done, as asyncio asks).
+_RELEASING: set[asyncio.Task[None]] = set()
+log = structlog.get_logger(__name__)
 
 
 def etag(version: int) -> str:
@@ -159,7 +166,10 @@ async def _once(
     actor_id: str,
     key: str,
 ) -> Response:
-    """Run the command once per key: a retry with the key gets the first answer."""
+    """Run the command once per key: a retry with the key gets the first answer. A
+    key left without an answer (a crash, a 5xx, an unknown outcome) is resolved
+    against the store: a command stored with its result is answered from it, not
+    run again (``services.exactly_once``)."""
     careplan: Careplan = request.app.state.careplan
     keys = careplan.idempotency
     print_ = fingerprint(request.method, request.url.path, await request.body())
@@ -168,23 +178,87 @@ async def _once(
     if isinstance(claim, Refused):
         return problem(claim.status, claim.code, claim.detail)
     if isinstance(claim, Answer):
-        replayed = Response(claim.body, claim.status, media_type=claim.content_type)
-        replayed.headers["Idempotent-Replayed"] = "true"
-        return with_etag(replayed)
-    assert isinstance(claim, Claimed)
+        return _replayed(claim)
+    if isinstance(claim, Unanswered):
+        stored = await run_in_threadpool(careplan.app.command_outcome, actor_id, key)
+        if stored is not None:
+            return await _answer_from_the_store(request, run, actor_id, key, stored)
+        if claim.in_progress or not await run_in_threadpool(
+            keys.take_over, actor_id, key, claim.claimed_at
+        ):
+            return problem(
+                409,
+                "idempotency.in_progress",
+                "A request with this Idempotency-Key is still running; retry shortly.",
+            )
+    return await _run_keyed(request, run, actor_id, key)
+
+
+async def _run_keyed(
+    request: Request, run: Callable[[Request], Awaitable[Response]], actor_id: str, key: str
+) -> Response:
+    """Run the claimed command, its result stored with its events under the key."""
+    keys = request.app.state.careplan.idempotency
+    token = COMMAND_KEY.set((actor_id, key))
     try:
         response = await run(request)
     except Exception as error:  # a refusal is an answer too: keep it for the retry
         handler = _handler_for(request, error)
         if handler is None:
-            await run_in_threadpool(keys.release, actor_id, key)
+            _release_soon(keys, actor_id, key)
             raise
         response = await handler(request, error)
+    finally:
+        COMMAND_KEY.reset(token)
     if response.status_code >= 500:
-        await run_in_threadpool(keys.release, actor_id, key)
+        _release_soon(keys, actor_id, key)
     else:
         await run_in_threadpool(keys.remember, actor_id, key, _answer(response))
     return response
+
+
+def _release_soon(keys: IdempotencyKeys, actor_id: str, key: str) -> None:
+    """Release the key without holding the answer: after a 5xx the database may be
+    the trouble, and a key left claimed only makes a retry look for the stored
+    result a little longer (it is never run blind either way)."""
+
+    async def release() -> None:
+        try:
+            await run_in_threadpool(keys.release, actor_id, key)
+        except Exception:
+            log.warning("idempotency.release_failed", actor_id=actor_id, exc_info=True)
+
+    task = asyncio.get_running_loop().create_task(release())
+    _RELEASING.add(task)
+    task.add_done_callback(_RELEASING.discard)
+
+
+async def _answer_from_the_store(
+    request: Request,
+    run: Callable[[Request], Awaitable[Response]],
+    actor_id: str,
+    key: str,
+    stored: CommandResult,
+) -> Response:
+    """The route renders the stored result as it rendered the first answer (the
+    request is the same: the key's fingerprint says so); nothing is run again."""
+    token = REPLAYED.set(stored)
+    try:
+        response = await run(request)
+    finally:
+        REPLAYED.reset(token)
+    if response.status_code < 300:
+        await run_in_threadpool(
+            request.app.state.careplan.idempotency.remember, actor_id, key, _answer(response)
+        )
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _replayed(claim: Answer) -> Response:
+    replayed = Response(claim.body, claim.status, media_type=claim.content_type)
+    replayed.headers["Idempotent-Replayed"] = "true"
+    return with_etag(replayed)
 
 
 async def _log_read(request: Request, actor: Actor, endpoint: str, status: int) -> bool:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,6 +25,7 @@ from domain.errors import (
     StaleVersion,
 )
 from projections.lag import ViewsBehind
+from services.exactly_once import CommitUnconfirmed
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +123,35 @@ async def views_behind(request: Request, error: Exception) -> JSONResponse:
     return problem(503, "views.behind", str(error), headers={"Retry-After": "1"})
 
 
+async def outcome_unknown(request: Request, error: Exception) -> JSONResponse:
+    """The commit went out and its answer was lost: say so, never "failed"."""
+    log.warning("command.outcome_unknown", path=request.url.path, error=str(error))
+    keyed = request.headers.get("idempotency-key") is not None
+    how = (
+        "retry with the same Idempotency-Key to learn its outcome (it will not be stored twice)"
+        if keyed
+        else "read the plan's history before sending it again (an Idempotency-Key makes "
+        "retries safe)"
+    )
+    return problem(
+        503,
+        "command.outcome_unknown",
+        f"The database did not confirm the command, which may or may not be stored; {how}.",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+    """A lost or refused database connection is the service's trouble, and passing."""
+    log.warning("store.unavailable", path=request.url.path, error=str(error))
+    return problem(
+        503,
+        "store.unavailable",
+        "The database is out of reach; nothing was changed. Retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("request.failed", path=request.url.path)
     return problem(500, "internal.error", "An unexpected error occurred; it has been logged.")
@@ -131,4 +163,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ViewsBehind, views_behind)
+    app.add_exception_handler(CommitUnconfirmed, outcome_unknown)
+    for lost in (
+        OperationalError,
+        InterfaceError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    ):
+        app.add_exception_handler(lost, store_unavailable)
     app.add_exception_handler(Exception, unexpected_error)

@@ -14,16 +14,20 @@ link with it, so a chain never forks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import psycopg
+import structlog
 from eventsourcing.persistence import (
+    IntegrityError,
     InterfaceError,
     OperationalError,
+    PersistenceError,
     ProgrammingError,
     StoredEvent,
 )
@@ -34,13 +38,23 @@ from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 from services.chain.links import GENESIS, link
+from services.exactly_once import CommandOutcome, CommitUnconfirmed
 from services.with_the_events import SAVEPOINT, WithTheEvents, undo, work_for_this_insert
+
+log = structlog.get_logger(__name__)
 
 #: The link before each plan's first new event, by (plan, version).
 Heads = dict[tuple[str, int], str]
 
 CHAIN_TABLE = "careplan_event_chain"
 TRACE_TABLE = "careplan_event_trace"
+OUTCOME_TABLE = "careplan_command_outcomes"
+#: Tries at an insert across lost connections, and the wait between them (the
+#: library's own retry: ten tries, a fifth of a second apart).
+CONNECTION_ATTEMPTS = 10
+CONNECTION_RETRY_WAIT = 0.2
+#: Seconds a command's insert keeps trying across lost connections, at most.
+RETRY_WINDOW = 5.0
 SQLITE_PREVIOUS = (
     "SELECT link FROM careplan_event_chain WHERE originator_id = ? AND originator_version = ?"
 )
@@ -50,6 +64,13 @@ SQLITE_INSERT = (
 )
 SQLITE_TRACE_INSERT = (
     "INSERT INTO careplan_event_trace (notification_id, traceparent) VALUES (?, ?)"
+)
+SQLITE_OUTCOME_INSERT = (
+    "INSERT INTO careplan_command_outcomes (actor_id, idempotency_key, care_plan_id, result) "
+    "VALUES (?, ?, ?, ?)"
+)
+SQLITE_OUTCOME_SELECT = (
+    "SELECT result FROM careplan_command_outcomes WHERE actor_id = ? AND idempotency_key = ?"
 )
 SQLITE_TRACE_SELECT = (
     "SELECT notification_id, traceparent FROM careplan_event_trace "
@@ -103,6 +124,16 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 "notification_id bigint PRIMARY KEY, traceparent text NOT NULL)"
             ).format(table=self.trace_table)
         )
+        self.outcome_table = Identifier(self.datastore.schema, OUTCOME_TABLE)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {table} ("
+                "actor_id text NOT NULL, idempotency_key text NOT NULL, "
+                "care_plan_id text NOT NULL, result text NOT NULL, "
+                "recorded_at timestamptz NOT NULL DEFAULT now(), "
+                "PRIMARY KEY (actor_id, idempotency_key))"
+            ).format(table=self.outcome_table)
+        )
         self._sql = _Statements.for_recorder(self)
 
     def traceparents(self, after: int, upto: int) -> dict[int, str]:
@@ -153,6 +184,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         links: list[tuple[str, int, str]],
         ids: Sequence[int],
         traceparents: Sequence[str | None],
+        outcomes: Sequence[CommandOutcome] = (),
     ) -> None:
         """The events' links and traces (each one statement over arrays, whatever
         the batch's size), and the notification that the log grew, which names its
@@ -172,34 +204,142 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 self._sql.traces,
                 (array(i for i, _ in traced), quoted_array(t for _, t in traced)),
             )
+        if outcomes:  # keyed commands only: few, and psycopg adapts these lists itself
+            cursor.execute(
+                self._sql.outcomes,
+                (
+                    [o.actor_id for o in outcomes],
+                    [o.key for o in outcomes],
+                    [o.care_plan_id for o in outcomes],
+                    [o.result for o in outcomes],
+                ),
+            )
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         """The library's insert (its table lock and statement, and its notification,
-        here with a payload), with the events' links, their traces and the work set
-        for this insert (``services.with_the_events``) in the same transaction.
+        here with a payload), with the events' links, their traces, the results of
+        keyed commands and the work set for this insert
+        (``services.with_the_events``) in the same transaction.
 
-        Every command waits on this with the table lock held, so it is two round
-        trips: the events, the heads of their chains, the savepoint and the work's
-        claim travel together; the links, traces, the work's writes and the commit
-        travel together. A failure in the second undoes it to the savepoint, sends
-        the links and traces again and commits the events without the work.
+        A lost connection is tried again, as the library does, but the events are
+        looked for first: a commit whose acknowledgement was lost did happen, and
+        its events, found byte for byte, are not stored a second time. If the commit
+        was sent and the store stays out of reach, nobody can say whether it
+        happened: ``CommitUnconfirmed``.
         """
         if self.datastore.enable_db_functions:
             msg = "the chained recorder writes links beside the insert; no db functions"
             raise ProgrammingError(msg)
         if not stored_events:
             return []
-        work = work_for_this_insert()
-        with self.datastore.get_connection() as conn:
+        commit_sent = _Flag()
+        failure: Exception | None = None
+        deadline = time.monotonic() + RETRY_WINDOW
+        for attempt in range(CONNECTION_ATTEMPTS):
             try:
-                return self._insert_in_pipeline(conn, stored_events, work, kwargs)
+                if failure is not None:
+                    time.sleep(CONNECTION_RETRY_WAIT * min(attempt, 3))
+                    ids = self._stored_as_sent(stored_events, deadline) if commit_sent.up else None
+                    if ids is not None:
+                        return self._recognised(stored_events, ids)
+                return self._insert_once(stored_events, kwargs, commit_sent, deadline)
+            except (InterfaceError, OperationalError) as error:
+                failure = error
+                log.warning("event_store.connection_lost", attempt=attempt + 1, error=str(error))
+            if time.monotonic() >= deadline:
+                break
+        if commit_sent.up:
+            raise CommitUnconfirmed(str(failure)) from failure
+        assert failure is not None
+        raise failure
+
+    def _insert_once(
+        self,
+        stored_events: Sequence[StoredEvent],
+        kwargs: dict[str, Any],
+        commit_sent: _Flag,
+        deadline: float,
+    ) -> list[int]:
+        """Two round trips: the events, the heads of their chains, the savepoint and
+        the work's claim travel together; the links, traces, outcomes, the work's
+        writes and the commit travel together. A failure in the second undoes it to
+        the savepoint, sends the links again and commits the events without the work.
+        """
+        work = work_for_this_insert()
+        with self._pooled(deadline) as conn:
+            try:
+                return self._insert_in_pipeline(conn, stored_events, work, kwargs, commit_sent)
             finally:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     with suppress(psycopg.Error):
                         conn.execute("ROLLBACK")
+
+    @contextmanager
+    def _pooled(self, deadline: float) -> Iterator[Any]:
+        """A pooled connection, waited for until ``deadline`` at most (the library
+        waits its whole connect timeout, every try: a store that is down would hold
+        a command for minutes), its errors the library's own."""
+        self.datastore.pool.open(wait=False)
+        timeout = max(0.1, min(deadline - time.monotonic(), self.datastore.pool.timeout))
+        try:
+            with self.datastore.pool.connection(timeout=timeout) as conn:
+                yield conn
+        except psycopg.InterfaceError as error:
+            raise InterfaceError(str(error)) from error
+        except psycopg.OperationalError as error:
+            raise OperationalError(str(error)) from error
+        except psycopg.IntegrityError as error:
+            raise IntegrityError(str(error)) from error
+        except psycopg.Error as error:
+            raise PersistenceError(str(error)) from error
+
+    def _stored_as_sent(
+        self, stored_events: Sequence[StoredEvent], deadline: float
+    ) -> list[int] | None:
+        """The notification ids of these very events if they are stored (all of them,
+        byte for byte), else None. Under the insert's table lock, so a commit still
+        in flight on a lost connection has finished, one way or the other."""
+        plans = [str(e.originator_id) for e in stored_events]
+        versions = [e.originator_version for e in stored_events]
+        with self._pooled(deadline) as conn, conn.transaction(force_rollback=True):
+            curs = conn.cursor()
+            for lock_statement in self._sql.lock:
+                curs.execute(lock_statement)
+            curs.execute(self._sql.stored, (quoted_array(plans), array(versions)))
+            rows = {
+                (str(r["originator_id"]), int(r["originator_version"])): r for r in curs.fetchall()
+            }
+        ids = []
+        for event in stored_events:
+            row = rows.get((str(event.originator_id), event.originator_version))
+            if row is None or row["topic"] != event.topic or bytes(row["state"]) != event.state:
+                return None  # not ours, or not there: the insert will tell which
+            ids.append(int(row["notification_id"]))
+        return ids
+
+    def _recognised(self, stored_events: Sequence[StoredEvent], ids: list[int]) -> list[int]:
+        work = work_for_this_insert()
+        if work is not None:
+            work.undone()  # maybe written with them, maybe not: the catch-up will see
+        log.warning(
+            "event_store.commit_recognised",
+            events=len(stored_events),
+            detail="the commit happened; its acknowledgement was lost",
+        )
+        return ids
+
+    @retry((InterfaceError, OperationalError), max_attempts=CONNECTION_ATTEMPTS, wait=0.2)
+    def command_outcome(self, actor_id: str, key: str) -> str | None:
+        """The stored result of a keyed command, waiting for an insert in flight (a
+        pooled connection lost meanwhile is tried again, like the library's reads)."""
+        with self.datastore.transaction(commit=False) as curs:
+            for lock_statement in self._sql.lock:
+                curs.execute(lock_statement)
+            curs.execute(self._sql.outcome, (actor_id, key))
+            row = curs.fetchone()
+        return None if row is None else str(row["result"])
 
     def _insert_in_pipeline(
         self,
@@ -207,6 +347,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         work: WithTheEvents | None,
         kwargs: dict[str, Any],
+        commit_sent: _Flag,
     ) -> list[int]:
         with conn.pipeline() as pipeline:
             statements = conn.cursor()
@@ -217,7 +358,9 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                 stored_events, lambda plan, v: heads.get((plan, v)), self._earlier(conn.cursor())
             )
             traceparents = kwargs.get("traceparents") or []
-            self._send_with_the_events(statements, links, ids, traceparents)
+            outcomes = kwargs.get("outcomes") or []
+            sent = (links, ids, traceparents, outcomes)
+            self._send_with_the_events(statements, *sent)
             if work is not None:
                 try:
                     work.write(conn.cursor(), ids, last_before)
@@ -225,16 +368,17 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
                     undo(work)
                     with suppress(psycopg.Error):
                         pipeline.sync()  # what was sent before the defect: undone below
-                    self._commit_without_work(conn, pipeline, links, ids, traceparents)
+                    self._commit_without_work(conn, pipeline, sent, commit_sent)
                     return ids
             statements.execute("COMMIT")
+            commit_sent.up = True
             try:
                 pipeline.sync()
             except psycopg.Error:
                 if work is None or conn.info.transaction_status != TransactionStatus.INERROR:
                     raise  # nothing to undo to, or the commit itself failed
                 undo(work)
-                self._commit_without_work(conn, pipeline, links, ids, traceparents)
+                self._commit_without_work(conn, pipeline, sent, commit_sent)
         return ids
 
     def _first_trip(
@@ -288,20 +432,22 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
         return ids, heads(), last_before, work
 
     def _commit_without_work(
-        self,
-        conn: Any,
-        pipeline: Any,
-        links: list[tuple[str, int, str]],
-        ids: Sequence[int],
-        traceparents: Sequence[str | None],
+        self, conn: Any, pipeline: Any, sent: tuple[Any, ...], commit_sent: _Flag
     ) -> None:
-        """Undo the work to its savepoint, send the links and traces again (they were
-        sent after it), and commit the events."""
+        """Undo the work to its savepoint, send the links, traces and outcomes again
+        (they were sent after it), and commit the events."""
         statements = conn.cursor()
         statements.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
-        self._send_with_the_events(statements, links, ids, traceparents)
+        self._send_with_the_events(statements, *sent)
         statements.execute("COMMIT")
+        commit_sent.up = True
         pipeline.sync()
+
+
+class _Flag:
+    """Set once the COMMIT of an insert has gone out (a lost answer is then unknown)."""
+
+    up = False
 
 
 def array(values: Iterable[object]) -> str:
@@ -334,6 +480,9 @@ class _Statements:
     earlier: str
     links: str
     traces: str
+    outcomes: str
+    outcome: str
+    stored: str
 
     @classmethod
     def for_recorder(cls, recorder: PostgresChainedRecorder) -> _Statements:
@@ -378,6 +527,23 @@ class _Statements:
             )
             .format(table=trace)
             .as_string(),
+            outcomes=SQL(
+                "INSERT INTO {table} (actor_id, idempotency_key, care_plan_id, result) "
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])"
+            )
+            .format(table=recorder.outcome_table)
+            .as_string(),
+            outcome=SQL("SELECT result FROM {table} WHERE actor_id = %s AND idempotency_key = %s")
+            .format(table=recorder.outcome_table)
+            .as_string(),
+            stored=SQL(
+                "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, "
+                "e.state FROM {events} e "
+                "JOIN unnest(%s::uuid[], %s::bigint[]) AS w(plan, version) "
+                "ON e.originator_id = w.plan AND e.originator_version = w.version"
+            )
+            .format(events=events)
+            .as_string(),
         )
 
 
@@ -390,7 +556,18 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             "link TEXT NOT NULL, PRIMARY KEY (originator_id, originator_version))",
             f"CREATE TABLE IF NOT EXISTS {TRACE_TABLE} ("
             "notification_id INTEGER PRIMARY KEY, traceparent TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {OUTCOME_TABLE} ("
+            "actor_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, care_plan_id TEXT NOT NULL, "
+            "result TEXT NOT NULL, recorded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, "
+            "PRIMARY KEY (actor_id, idempotency_key))",
         ]
+
+    def command_outcome(self, actor_id: str, key: str) -> str | None:
+        """The stored result of a keyed command (SQLite writes one at a time)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(SQLITE_OUTCOME_SELECT, (actor_id, key))
+            row = c.fetchone()
+        return None if row is None else str(row[0])
 
     def traceparents(self, after: int, upto: int) -> dict[int, str]:
         """The traceparents stored for notifications ``after`` < id <= ``upto``."""
@@ -423,6 +600,11 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
         ):
             if traceparent:
                 c.execute(SQLITE_TRACE_INSERT, (notification_id, traceparent))
+        for outcome in kwargs.get("outcomes") or []:
+            c.execute(
+                SQLITE_OUTCOME_INSERT,
+                (outcome.actor_id, outcome.key, outcome.care_plan_id, outcome.result),
+            )
 
         work = work_for_this_insert()
         if work is not None and ids:

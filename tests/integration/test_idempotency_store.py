@@ -1,5 +1,6 @@
 """Idempotency keys on both stores: claimed once, answered the same, refused when
-reused for another request, taken over when their process died, swept when old."""
+reused for another request, left unanswered (and bound to their request) when their
+process died or their request failed, taken over once, swept when old."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from services.idempotency import (
     Claimed,
     IdempotencyKeys,
     Refused,
+    Unanswered,
     fingerprint,
 )
 
@@ -29,8 +31,8 @@ def test_a_key_is_claimed_once_and_then_answers(careplan: Careplan) -> None:
     keys = careplan.idempotency
     assert keys.claim("dr-ada", "k1", PRINT) == Claimed()
     running = keys.claim("dr-ada", "k1", PRINT)
-    assert isinstance(running, Refused)
-    assert (running.code, running.status) == ("idempotency.in_progress", 409)
+    assert isinstance(running, Unanswered)
+    assert running.in_progress
     keys.remember("dr-ada", "k1", Answer(201, "application/json", '{"version": 3}'))
     assert keys.claim("dr-ada", "k1", PRINT) == Answer(201, "application/json", '{"version": 3}')
     refused = keys.claim("dr-ada", "k1", OTHER)
@@ -46,18 +48,32 @@ def test_answers_survive_a_restart(careplan: Careplan) -> None:
     assert reopened.claim("dr-ada", "k2", PRINT) == Answer(409, "application/problem+json", "{}")
 
 
-def test_a_claim_left_by_a_dead_process_is_taken_over(careplan: Careplan) -> None:
+def test_a_claim_left_by_a_dead_process_is_taken_over_once(careplan: Careplan) -> None:
     keys = careplan.idempotency
     assert keys.claim("dr-ada", "k3", PRINT) == Claimed()
     backdate(careplan, ABANDONED_AFTER + timedelta(seconds=1))
-    assert keys.claim("dr-ada", "k3", PRINT) == Claimed()
+    left = keys.claim("dr-ada", "k3", PRINT)
+    assert isinstance(left, Unanswered)
+    assert not left.in_progress
+    assert keys.take_over("dr-ada", "k3", left.claimed_at)
+    assert not keys.take_over("dr-ada", "k3", left.claimed_at)  # a second retry lost the race
+    again = keys.claim("dr-ada", "k3", PRINT)
+    assert isinstance(again, Unanswered)
+    assert again.in_progress
 
 
-def test_a_released_key_can_be_used_again(careplan: Careplan) -> None:
+def test_a_released_key_stays_bound_to_its_request(careplan: Careplan) -> None:
+    """A 5xx may hide a stored command: the retry must look before it runs again."""
     keys = careplan.idempotency
     keys.claim("dr-ada", "k4", PRINT)
     keys.release("dr-ada", "k4")
-    assert keys.claim("dr-ada", "k4", OTHER) == Claimed()
+    retry = keys.claim("dr-ada", "k4", PRINT)
+    assert isinstance(retry, Unanswered)
+    assert not retry.in_progress  # no waiting: the request has ended
+    reused = keys.claim("dr-ada", "k4", OTHER)
+    assert isinstance(reused, Refused)
+    assert reused.code == "idempotency.key_reused"
+    assert keys.take_over("dr-ada", "k4", retry.claimed_at)
 
 
 def test_keys_are_kept_for_the_ttl_then_swept(careplan: Careplan) -> None:
