@@ -30,14 +30,17 @@ BEGIN
     FOR t IN
         SELECT tablename FROM pg_tables
          WHERE schemaname = 'public'
-           AND tablename NOT IN ('careplans_events', 'careplan_event_chain')
+           AND tablename NOT IN ('careplans_events', 'careplan_event_chain',
+                                 'careplan_command_outcomes')
     LOOP
         EXECUTE format('ALTER TABLE %I OWNER TO careplan_app', t);
     END LOOP;
 END;
 $$;
--- The stored events and their links: append and read. UPDATE stays granted only
+-- The stored events, their links and the results of keyed commands stored with them:
+-- append and read. UPDATE stays granted only
 -- because the event store serialises appends with LOCK TABLE … IN EXCLUSIVE MODE,
 -- which PostgreSQL allows to roles holding UPDATE; the append-only trigger refuses
 -- every row update from careplan_app, with or without the migration setting.
-REVOKE DELETE, TRUNCATE ON careplans_events, careplan_event_chain FROM careplan_app;
+REVOKE DELETE, TRUNCATE
+    ON careplans_events, careplan_event_chain, careplan_command_outcomes FROM careplan_app;

@@ -10,12 +10,19 @@
 --
 --     psql "$CAREPLAN_DATABASE_URL" -f infra/postgres/append_only.sql
 
+-- The function's search_path is pinned and every operator named in pg_catalog: a role
+-- that may CREATE in some schema and set its own search_path could otherwise shadow
+-- `=` or `<>` with an operator of its own that always says yes.
 CREATE OR REPLACE FUNCTION careplan_refuse_event_changes() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
-    -- The service's own role never gets the escape hatch (see app_role.sql).
-    IF current_setting('careplan.allow_event_changes', true) = 'on'
-       AND current_user <> 'careplan_app' THEN
+    -- The service's own role never gets the escape hatch (see app_role.sql), nor does a
+    -- session it opened under another role (SET ROLE).
+    IF pg_catalog.current_setting('careplan.allow_event_changes', true) OPERATOR(pg_catalog.=) 'on'
+       AND current_user OPERATOR(pg_catalog.<>) 'careplan_app'
+       AND session_user OPERATOR(pg_catalog.<>) 'careplan_app' THEN
         RETURN COALESCE(NEW, OLD);
     END IF;
     RAISE EXCEPTION 'careplan: % on % refused; stored events are append-only', TG_OP, TG_TABLE_NAME
@@ -28,7 +35,8 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['careplans_events', 'careplan_event_chain'] LOOP
+    FOREACH t IN ARRAY ARRAY['careplans_events', 'careplan_event_chain', 'careplan_command_outcomes']
+    LOOP
         EXECUTE format('DROP TRIGGER IF EXISTS careplan_append_only ON %I', t);
         EXECUTE format(
             'CREATE TRIGGER careplan_append_only BEFORE UPDATE OR DELETE ON %I '

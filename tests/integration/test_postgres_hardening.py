@@ -103,3 +103,54 @@ def test_the_application_role_may_only_append_and_read(
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
+
+
+def as_the_service_role(url: str) -> str:
+    """The URL of careplan_app (given a password for this test)."""
+    password = uuid.uuid4().hex
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"ALTER ROLE careplan_app PASSWORD '{password}'")
+    parts = urlsplit(url)
+    host = f"careplan_app:{password}@{parts.hostname}:{parts.port or 5432}"
+    return urlunsplit(parts._replace(netloc=host))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE careplans_events SET topic = topic",
+        "DELETE FROM careplans_events",
+        "UPDATE careplan_event_chain SET link = link",
+        "DELETE FROM careplan_event_chain",
+        "UPDATE careplan_command_outcomes SET result = result",
+    ],
+)
+def test_the_service_role_cannot_shadow_its_way_past_the_trigger(
+    hardened: tuple[Careplan, str], statement: str
+) -> None:
+    """The service role may create in public (its views live there): with operators of
+    its own ahead of pg_catalog and the migration setting on, it is still refused."""
+    _, url = hardened
+    with psycopg.connect(as_the_service_role(url), autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION public.always_n(name, name) RETURNS boolean "
+            "LANGUAGE sql AS 'SELECT true'"
+        )
+        conn.execute(
+            "CREATE OPERATOR public.<> "
+            "(LEFTARG = name, RIGHTARG = name, FUNCTION = public.always_n)"
+        )
+        conn.execute(
+            "CREATE FUNCTION public.always_t(text, text) RETURNS boolean "
+            "LANGUAGE sql AS 'SELECT true'"
+        )
+        conn.execute(
+            "CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.always_t)"
+        )
+        conn.execute("SET search_path = public, pg_catalog")
+        conn.execute("SET careplan.allow_event_changes = 'on'")
+        # The shadow works in this session: the trigger alone must not be fooled by it.
+        assert conn.execute("SELECT current_user <> 'careplan_app'").fetchone() == (True,)
+        refused = "append-only" if statement.startswith("UPDATE") else "permission denied"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=refused):
+            conn.execute(statement)
