@@ -15,6 +15,7 @@ import pytest
 
 from domain.values import Actor, CommandContext
 from services.bootstrap import Careplan, bootstrap
+from services.exactly_once import COMMAND_KEY
 from services.settings import Settings
 
 INFRA = Path(__file__).resolve().parents[2] / "infra" / "postgres"
@@ -31,7 +32,11 @@ def hardened(postgres_database: str, tmp_path: Path) -> Iterator[tuple[Careplan,
     careplan = bootstrap(
         Settings(data_dir=tmp_path, database_url=postgres_database, jwt_secret="x" * 40)
     )
-    careplan.app.open_care_plan("pt-before", ctx())
+    token = COMMAND_KEY.set(("dr-ada", "key-before"))  # a keyed command: an outcome row
+    try:
+        careplan.app.open_care_plan("pt-before", ctx())
+    finally:
+        COMMAND_KEY.reset(token)
     with psycopg.connect(postgres_database, autocommit=True) as conn:
         for script in ("append_only.sql", "app_role.sql"):
             conn.execute((INFRA / script).read_text())
