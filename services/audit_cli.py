@@ -90,17 +90,30 @@ def verify_command(
     against: Annotated[
         str | None, typer.Option(help="A seal printed earlier: prove nothing changed since.")
     ] = None,
+    require_keyed: Annotated[
+        bool,
+        typer.Option(
+            "--require-keyed",
+            help="Every plan's chain must carry a keyed link (a store keyed from its start).",
+        ),
+    ] = False,
 ) -> None:
-    """Recompute the hash chains; name every plan and version altered, missing or moved.
-    Exits 1 when anything is wrong (or the seal differs), 0 when all is intact."""
+    """Recompute the hash chains under the chain key and check the snapshots' seals;
+    name every plan and version altered, missing, moved, unkeyed or forged. Exits 1
+    when anything is wrong (or the seal differs), 0 when all is intact."""
     careplan = _careplan()
     try:
-        result = verify(careplan.app, plan)
+        result = verify(careplan.app, plan, require_keyed=require_keyed)
     finally:
         careplan.close()
     for finding in result.findings:
         typer.echo(str(finding))
     summary = f"{result.plans} plan(s), {result.events} event(s) checked"
+    if result.unkeyed_plans:
+        summary += (
+            f"; {result.unkeyed_plans} plan(s) chained before the chain had a key (covered by "
+            "the key from their next event on, and by a seal kept outside)"
+        )
     if not result.intact:
         typer.echo(f"TAMPERED: {len(result.findings)} finding(s); {summary}")
         raise typer.Exit(1)
@@ -113,7 +126,7 @@ def verify_command(
 @audit.command("backfill")
 def backfill_command() -> None:
     """Chain the plans stored before the hash chain existed (run once after upgrading,
-    then take a seal). A plan that gets a new event is chained then anyway."""
+    then take a seal). Until then such a plan takes no new events (chain.broken)."""
     careplan = _careplan()
     try:
         count = backfill(careplan.app)

@@ -185,6 +185,7 @@ def tracking_recorder(app: CarePlans) -> TrackingRecorder:
 
 def bootstrap(settings: Settings | None = None) -> Careplan:
     settings = settings or Settings()
+    chain_key = settings.resolved_chain_key()  # production without one: refused, here
     formulary = load_formulary(settings.formulary)  # refuses a bad file before anything starts
     regulations = load_regulations(settings.regulations)
     app = CarePlans(
@@ -194,6 +195,8 @@ def bootstrap(settings: Settings | None = None) -> Careplan:
         snapshot_interval=settings.snapshot_interval,
     )
     refuse_blocking_on_the_loop(app.factory.datastore)  # type: ignore[attr-defined]
+    app.recorder.chain_key = chain_key  # type: ignore[attr-defined]
+    app.plan_snapshots.key = chain_key
     views = ViewStore(tracking_recorder(app))
     followers = {
         projection.name: ProjectionFollower(

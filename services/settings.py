@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     #: Never shown: not in errors, not in reprs (a rejected secret's tail was printed).
     jwt_secret: SecretStr | None = None
     jwt_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    #: Keys the hash chain and the snapshots (HMAC): kept outside the database, so that
+    #: write access to it alone cannot forge a chain. Required in production.
+    chain_key: SecretStr | None = None
     jwt_jwks: str | None = Field(
         default=None,
         description="An identity provider's JWKS (file path or https URL): RS256/ES256 tokens.",
@@ -155,6 +158,28 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def resolved_chain_key(self) -> bytes:
+        """The chain key; in development one is generated once into the data dir (the
+        database never holds it). Production refuses to run without one given."""
+        if self.chain_key:
+            value = self.chain_key.get_secret_value()
+            if len(value) < MIN_SECRET_LENGTH:
+                msg = f"CAREPLAN_CHAIN_KEY must be at least {MIN_SECRET_LENGTH} characters"
+                raise ValueError(msg)
+            return value.encode()
+        if self.environment == "production":
+            msg = (
+                f"CAREPLAN_CHAIN_KEY must be set (at least {MIN_SECRET_LENGTH} characters, kept "
+                "outside the database) in production: it keys the hash chain"
+            )
+            raise ValueError(msg)
+        path = self.data_dir / "chain-key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()
 
     @property
     def effective_log_format(self) -> str:

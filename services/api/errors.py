@@ -25,6 +25,7 @@ from domain.errors import (
     StaleVersion,
 )
 from projections.lag import ViewsBehind
+from services.chain.links import ChainBroken
 from services.exactly_once import CommitUnconfirmed
 
 log = structlog.get_logger(__name__)
@@ -141,6 +142,17 @@ async def outcome_unknown(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def chain_broken(request: Request, error: Exception) -> JSONResponse:
+    """Tamper evidence: the plan takes nothing new until an auditor has looked."""
+    log.error("chain.broken", path=request.url.path, error=str(error))
+    return problem(
+        503,
+        "chain.broken",
+        "This plan's hash chain is broken (a link is missing), so it takes no new entries "
+        "until an auditor has run `careplan audit verify`. Nothing was stored.",
+    )
+
+
 async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
     """A lost or refused database connection is the service's trouble, and passing."""
     log.warning("store.unavailable", path=request.url.path, error=str(error))
@@ -164,6 +176,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ViewsBehind, views_behind)
     app.add_exception_handler(CommitUnconfirmed, outcome_unknown)
+    app.add_exception_handler(ChainBroken, chain_broken)
     for lost in (
         OperationalError,
         InterfaceError,

@@ -37,7 +37,7 @@ from eventsourcing.utils import retry
 from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
-from services.chain.links import GENESIS, link
+from services.chain.links import GENESIS, ChainBroken, link
 from services.exactly_once import CommandOutcome, CommitUnconfirmed
 from services.with_the_events import SAVEPOINT, WithTheEvents, undo, work_for_this_insert
 
@@ -81,13 +81,14 @@ SQLITE_TRACE_SELECT = (
 def _links(
     stored_events: Sequence[StoredEvent],
     previous_of: Callable[[str, int], str | None],
-    earlier: Callable[[str, int], list[tuple[int, str, bytes]]],
+    key: bytes | None,
 ) -> list[tuple[str, int, str]]:
     """(plan, version, link) for each event, chaining events of one batch together.
 
-    A plan stored before the chain existed has no link for its previous version:
-    its earlier events are chained first (from their stored rows, in the same
-    transaction), so its chain is whole from version 1 on."""
+    A plan whose chain has no link for the event before these is broken (a link was
+    deleted, or the plan was stored before the chain existed and never backfilled):
+    ``ChainBroken``, and nothing is stored. Re-chaining it from the stored rows
+    would bless whatever they now hold."""
     heads: dict[str, str] = {}
     rows = []
     for event in stored_events:
@@ -96,17 +97,19 @@ def _links(
             before = event.originator_version - 1
             head = GENESIS if before < 1 else previous_of(plan, before)
             if head is None:
-                head = GENESIS
-                for version, topic, state in earlier(plan, before):
-                    head = link(head, plan, version, topic, state)
-                    rows.append((plan, version, head))
+                raise ChainBroken(plan, before)
             heads[plan] = head
-        heads[plan] = link(heads[plan], plan, event.originator_version, event.topic, event.state)
+        heads[plan] = link(
+            heads[plan], plan, event.originator_version, event.topic, event.state, key
+        )
         rows.append((plan, event.originator_version, heads[plan]))
     return rows
 
 
 class PostgresChainedRecorder(PostgresApplicationRecorder):
+    #: The chain key (bootstrap sets it from the settings; None: unkeyed SHA-256).
+    chain_key: bytes | None = None
+
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.chain_table = Identifier(self.datastore.schema, CHAIN_TABLE)
@@ -166,17 +169,6 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             (str(row["originator_id"]), int(row["originator_version"])): str(row["link"])
             for row in chain.fetchall()
         }
-
-    def _earlier(self, cursor: Any) -> Callable[[str, int], list[tuple[int, str, bytes]]]:
-        """Events of a plan stored before the chain existed (rare: one query each)."""
-
-        def earlier(plan: str, version: int) -> list[tuple[int, str, bytes]]:
-            cursor.execute(self._sql.earlier, (UUID(plan), version))
-            return [
-                (r["originator_version"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()
-            ]
-
-        return earlier
 
     def _send_with_the_events(
         self,
@@ -354,9 +346,7 @@ class PostgresChainedRecorder(PostgresApplicationRecorder):
             ids, heads, last_before, work = self._first_trip(
                 conn, pipeline, statements, stored_events, work
             )
-            links = _links(
-                stored_events, lambda plan, v: heads.get((plan, v)), self._earlier(conn.cursor())
-            )
+            links = _links(stored_events, lambda plan, v: heads.get((plan, v)), self.chain_key)
             traceparents = kwargs.get("traceparents") or []
             outcomes = kwargs.get("outcomes") or []
             sent = (links, ids, traceparents, outcomes)
@@ -477,7 +467,6 @@ class _Statements:
     lock: list[str]
     insert: str
     heads: str
-    earlier: str
     links: str
     traces: str
     outcomes: str
@@ -506,13 +495,6 @@ class _Statements:
                 "ON c.originator_id = w.plan AND c.originator_version = w.version"
             )
             .format(table=chain)
-            .as_string(),
-            earlier=SQL(
-                "SELECT originator_version, topic, state FROM {events} "
-                "WHERE originator_id = %s AND originator_version <= %s "
-                "ORDER BY originator_version"
-            )
-            .format(events=events)
             .as_string(),
             links=SQL(
                 "INSERT INTO {table} (originator_id, originator_version, link) "
@@ -548,6 +530,9 @@ class _Statements:
 
 
 class SQLiteChainedRecorder(SQLiteApplicationRecorder):
+    #: The chain key (bootstrap sets it from the settings; None: unkeyed SHA-256).
+    chain_key: bytes | None = None
+
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
@@ -585,15 +570,7 @@ class SQLiteChainedRecorder(SQLiteApplicationRecorder):
             row = c.fetchone()
             return str(row[0]) if row else None
 
-        def earlier(plan: str, version: int) -> list[tuple[int, str, bytes]]:
-            c.execute(
-                f"SELECT originator_version, topic, state FROM {self.events_table_name} "  # noqa: S608 (the library's table)
-                "WHERE originator_id = ? AND originator_version <= ? ORDER BY originator_version",
-                (UUID(plan).hex, version),
-            )
-            return [(int(r[0]), str(r[1]), bytes(r[2])) for r in c.fetchall()]
-
-        for plan, version, value in _links(stored_events, previous_of, earlier):
+        for plan, version, value in _links(stored_events, previous_of, self.chain_key):
             c.execute(SQLITE_INSERT, (UUID(plan).hex, version, value))
         for notification_id, traceparent in zip(
             ids or [], kwargs.get("traceparents") or [], strict=False

@@ -16,6 +16,7 @@ from uuid import UUID
 from services.application import CarePlans
 from services.chain.links import GENESIS, Finding, StoredRow, check_plan, link, seal
 from services.chain.recorders import CHAIN_TABLE
+from services.snapshots.codec import fingerprint
 
 
 @dataclass
@@ -24,6 +25,10 @@ class Verification:
     events: int = 0
     findings: list[Finding] = field(default_factory=list)
     heads: list[tuple[str, int, str]] = field(default_factory=list)
+    #: Plans whose chain carries no keyed link (written before the chain had a key):
+    #: anyone able to write the database could recompute them; the seal guards them.
+    unkeyed_plans: int = 0
+    snapshots: int = 0
 
     @property
     def intact(self) -> bool:
@@ -34,23 +39,52 @@ class Verification:
         return seal(self.heads)
 
 
-def verify(app: CarePlans, plan_id: str | None = None) -> Verification:
+def verify(
+    app: CarePlans, plan_id: str | None = None, *, require_keyed: bool = False
+) -> Verification:
+    """Every chain (or one plan's) against its stored events, under the chain key, and
+    every snapshot's seal. ``require_keyed``: a plan with no keyed link is a finding
+    (for a store keyed from its start, where such a plan can only be recomputed)."""
+    key: bytes | None = getattr(app.recorder, "chain_key", None)
     result = Verification()
     links = _links(app, plan_id)
     seen: set[str] = set()
     for plan, rows in groupby(_events(app, plan_id), key=lambda row: row[0]):
         stored = [StoredRow(version, topic, bytes(state)) for _, version, topic, state in rows]
         seen.add(plan)
-        findings, head = check_plan(plan, stored, links.get(plan, {}))
+        chain = links.get(plan, {})
+        findings, head = check_plan(plan, stored, chain, key)
         result.plans += 1
         result.events += len(stored)
         result.findings += findings
         if head is not None:
             result.heads.append((plan, stored[-1].version, head))
+            last = stored[-1]
+            before = chain.get(last.version - 1, GENESIS)
+            if head != link(before, plan, last.version, last.topic, last.state, key):
+                result.unkeyed_plans += 1
+                if require_keyed:
+                    result.findings.append(Finding(plan, last.version, "unkeyed"))
+        result.findings += _forged_snapshots(app, plan)
     for plan in sorted(set(links) - seen):  # every event of a plan deleted
         result.plans += 1
         result.findings += [Finding(plan, version, "missing") for version in sorted(links[plan])]
     return result
+
+
+def _forged_snapshots(app: CarePlans, plan: str) -> list[Finding]:
+    """Snapshots of the plan (by the running code) whose seal does not hold."""
+    snapshots = app.plan_snapshots
+    uuid = UUID(plan)
+    try:
+        stored = snapshots.store.all_of(uuid, fingerprint())
+    except Exception:  # no snapshot table (a role that may not create it): none to check
+        return []
+    return [
+        Finding(plan, version, "snapshot_forged")
+        for version, sealed in stored
+        if snapshots.unsealed(uuid, version, fingerprint(), sealed) is None
+    ]
 
 
 def _events(app: CarePlans, plan_id: str | None) -> Iterator[tuple[str, int, str, Any]]:
@@ -129,10 +163,11 @@ def backfill(app: CarePlans) -> int:
         "VALUES (?, ?, ?)" if sqlite else "VALUES (%s, %s, %s)"
     )
     datastore = app.factory.datastore  # type: ignore[attr-defined]
+    key: bytes | None = getattr(app.recorder, "chain_key", None)
     for plan, rows in unchained.items():
         head, values = GENESIS, []
         for row in rows:
-            head = link(head, plan, row.version, row.topic, row.state)
+            head = link(head, plan, row.version, row.topic, row.state, key)
             values.append((UUID(plan).hex if sqlite else UUID(plan), row.version, head))
         with datastore.transaction(commit=True) as cursor:
             for value in values:

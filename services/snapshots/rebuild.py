@@ -47,8 +47,12 @@ def check(app: CarePlans, plan_id: UUID | None = None) -> Checked:
         stored = dict(app.plan_snapshots.store.all_of(uuid, fingerprint()))
         result.snapshots += len(stored)
         for plan in _folds(app, uuid):
-            data = stored.pop(plan.version, None)
+            sealed = stored.pop(plan.version, None)
+            if sealed is None:
+                continue
+            data = app.plan_snapshots.unsealed(uuid, plan.version, fingerprint(), sealed)
             if data is None:
+                result.wrong.append((str(uuid), plan.version, "forged: its seal does not hold"))
                 continue
             try:
                 snapshot = decode_plan(data, uuid, plan.version)

@@ -59,6 +59,7 @@ def idp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {
         "CAREPLAN_ENVIRONMENT": "production",
         "CAREPLAN_JWT_SECRET": "",
+        "CAREPLAN_CHAIN_KEY": "chain-key-for-the-identity-provider-tests",
         "CAREPLAN_JWT_JWKS": str(keys),
         "CAREPLAN_JWT_ISSUER": ISSUER,
         "CAREPLAN_JWT_AUDIENCE": AUDIENCE,

@@ -159,12 +159,15 @@ def test_check_rebuild_and_clear_from_the_command_line(
     clean = runner.invoke(cli, ["snapshots", "check"])
     assert clean.exit_code == 0, clean.output
     assert "all match their events: 2 snapshot(s) of 1 plan(s)" in clean.output
-    # A snapshot that decodes but lies (another dose): check names it; replay would trust it.
+    # A snapshot that decodes but lies (another dose), sealed with the key (a defect of
+    # the code that took it): check names it.
     liar = folded(every_five, plan, INTERVAL)
     next(iter(liar.prescriptions.values())).dose = Dose(Decimal(200), "mg")
-    store = every_five.app.plan_snapshots.store
+    snapshots = every_five.app.plan_snapshots
+    store = snapshots.store
     store.clear(UUID(plan))
-    store.put(UUID(plan), INTERVAL, fingerprint(), encode_plan(liar))
+    sealed = snapshots.seal(UUID(plan), INTERVAL, fingerprint(), encode_plan(liar))
+    store.put(UUID(plan), INTERVAL, fingerprint(), sealed)
     wrong = runner.invoke(cli, ["snapshots", "check", "--plan", plan])
     assert wrong.exit_code == 1
     assert f"{plan} v{INTERVAL}: differs from the events" in wrong.output
@@ -181,3 +184,24 @@ def test_check_rebuild_and_clear_from_the_command_line(
     assert "2 snapshot(s) deleted" in cleared.output
     assert store.all_of(UUID(plan), fingerprint()) == []
     assert verify(every_five.app, plan).intact
+
+
+def test_a_forged_snapshot_is_ignored_and_reported(every_five: Careplan) -> None:
+    """Someone able to write the database edits a snapshot (another dose): without the
+    key its seal fails, so replays fold the events instead, and verify names it."""
+    plan = a_plan(every_five, notes=4)
+    liar = folded(every_five, plan, INTERVAL)
+    next(iter(liar.prescriptions.values())).dose = Dose(Decimal(200), "mg")
+    store = every_five.app.plan_snapshots.store
+    store.clear(UUID(plan))
+    store.put(UUID(plan), INTERVAL, fingerprint(), encode_plan(liar))  # no key: no seal
+    doses = {
+        m["drug"]: m["dose"]["amount"]
+        for m in document(replay(every_five.app, plan, version=INTERVAL))["medications"]
+    }
+    assert doses == {"sertraline": "25"}
+    checked = verify(every_five.app, plan)
+    assert [(f.version, f.what) for f in checked.findings] == [(INTERVAL, "snapshot_forged")]
+    assert check(every_five.app, UUID(plan)).wrong == [
+        (plan, INTERVAL, "forged: its seal does not hold")
+    ]

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from domain.values import Actor, CommandContext, Diagnosis, Dose, Evaluation, FollowUpPlan
 from services.bootstrap import Careplan
+from services.chain.links import GENESIS, ChainBroken, link
 from services.chain.verify import backfill, verify
 from services.cli import cli
 from services.settings import Settings
@@ -170,12 +171,108 @@ def unchain(careplan: Careplan, plan: str) -> None:
     )
 
 
-def test_a_plan_from_before_the_chain_is_chained_by_its_next_event(careplan: Careplan) -> None:
+def test_a_plan_without_links_takes_nothing_new_until_backfilled(careplan: Careplan) -> None:
+    """A plan from before the chain looks exactly like one whose links were all
+    deleted: only the explicit backfill (an administrator's act, then a seal) chains it."""
     plan = a_plan(careplan)
     unchain(careplan, plan)
     assert {what for _, _, what in findings(careplan)} == {"unchained"}
+    with pytest.raises(ChainBroken):
+        careplan.app.record_adherence(plan, adherence="taking_as_prescribed", ctx=ctx())
+    assert backfill(careplan.app) == 1
     careplan.app.record_adherence(plan, adherence="taking_as_prescribed", ctx=ctx())
     assert verify(careplan.app).intact
+
+
+def forge_dose(careplan: Careplan, plan: str, version: int = 3) -> None:
+    """As the service's database role could: the prescribed dose changed in place."""
+    events = table(careplan)
+    execute(
+        careplan,
+        f"UPDATE {events} SET state = CAST(replace(CAST(state AS TEXT), '25', '250') AS BLOB) "
+        "WHERE originator_id = ? AND originator_version = ?",
+        f"UPDATE {events} "
+        "SET state = convert_to(replace(convert_from(state, 'UTF8'), '25', '250'), 'UTF8') "
+        "WHERE originator_id = %s AND originator_version = %s",
+        key(careplan, plan),
+        version,
+    )
+
+
+def test_a_deleted_link_is_never_healed(careplan: Careplan) -> None:
+    """Forge an event, delete its link and every later one: the next command used to
+    re-link from the stored rows and verify then said intact. Now the plan refuses
+    new entries, and verify names the break every time it runs."""
+    plan = a_plan(careplan)
+    forge_dose(careplan, plan)
+    execute(
+        careplan,
+        "DELETE FROM careplan_event_chain WHERE originator_id = ? AND originator_version >= 3",
+        "DELETE FROM careplan_event_chain WHERE originator_id = %s AND originator_version >= 3",
+        key(careplan, plan),
+    )
+    for _ in range(2):
+        with pytest.raises(ChainBroken):
+            careplan.app.record_adherence(plan, adherence="taking_as_prescribed", ctx=ctx())
+        assert findings(careplan) == [(plan, 3, "unchained"), (plan, 4, "unchained")]
+
+
+def relink_without_the_key(careplan: Careplan, plan: str, start: int) -> None:
+    """Recompute the plan's links from ``start`` on, as anyone able to write the database
+    could: plain SHA-256 (the key is not in the database)."""
+    sqlite = careplan.views.is_sqlite
+    ident = key(careplan, plan)
+    with careplan.app.factory.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+        param = "?" if sqlite else "%s"
+        cursor.execute(
+            f"SELECT originator_version, topic, state FROM {table(careplan)} "
+            f"WHERE originator_id = {param} ORDER BY originator_version",
+            (ident,),
+        )
+        rows = [list(r.values()) if isinstance(r, dict) else list(r) for r in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT link FROM careplan_event_chain WHERE originator_id = {param} "
+            f"AND originator_version = {param}",
+            (ident, start - 1),
+        )
+        found = cursor.fetchone()
+        previous = (
+            GENESIS
+            if start == 1
+            else str(
+                next(iter(dict(found).values())) if isinstance(found, dict) else found[0]
+            ).strip()
+        )
+        for version, topic, state in rows:
+            if version < start:
+                continue
+            previous = link(previous, plan, int(version), str(topic), bytes(state))
+            cursor.execute(
+                f"UPDATE careplan_event_chain SET link = {param} "
+                f"WHERE originator_id = {param} AND originator_version = {param}",
+                (previous, ident, version),
+            )
+
+
+def test_a_chain_recomputed_without_the_key_is_detected(careplan: Careplan) -> None:
+    plan = a_plan(careplan)
+    forge_dose(careplan, plan)
+    relink_without_the_key(careplan, plan, start=3)
+    assert findings(careplan) == [(plan, 3, "unkeyed"), (plan, 4, "unkeyed")]
+
+
+def test_a_whole_chain_recomputed_without_the_key_is_refused_when_every_plan_must_be_keyed(
+    careplan: Careplan,
+) -> None:
+    """Recomputed from version 1, the chain looks like one from before the key: verify
+    counts it, and an auditor of a store keyed from its start requires none."""
+    plan = a_plan(careplan)
+    forge_dose(careplan, plan)
+    relink_without_the_key(careplan, plan, start=1)
+    checked = verify(careplan.app)
+    assert (checked.intact, checked.unkeyed_plans) == (True, 1)
+    strict = verify(careplan.app, require_keyed=True)
+    assert [(f.plan_id, f.what) for f in strict.findings] == [(plan, "unkeyed")]
 
 
 def test_backfill_chains_dormant_plans_and_leaves_partial_chains_alone(

@@ -77,3 +77,45 @@ def test_the_seal_changes_with_any_head_and_not_with_order() -> None:
     assert seal(heads) == seal(list(reversed(heads)))
     assert seal(heads) != seal([("a", 3, "x" * 64), ("b", 2, "y" * 64)])
     assert seal(heads).startswith("careplan-seal:v1:2:")
+
+
+KEY = b"a-chain-key-kept-outside-the-database"
+
+
+def keyed_chain(rows: list[StoredRow], key: bytes = KEY, from_version: int = 1) -> dict[int, str]:
+    """Unkeyed links before ``from_version`` (written before the key), keyed after."""
+    links, previous = {}, GENESIS
+    for row in rows:
+        use = key if row.version >= from_version else None
+        previous = link(previous, PLAN, row.version, row.topic, row.state, use)
+        links[row.version] = previous
+    return links
+
+
+def test_a_keyed_link_differs_from_a_plain_one_and_from_another_keys() -> None:
+    row = ROWS[0]
+    plain = link(GENESIS, PLAN, 1, row.topic, row.state)
+    assert link(GENESIS, PLAN, 1, row.topic, row.state, KEY) != plain
+    assert link(GENESIS, PLAN, 1, row.topic, row.state, KEY) != link(
+        GENESIS, PLAN, 1, row.topic, row.state, b"another-key"
+    )
+
+
+def test_a_keyed_chain_and_one_keyed_from_the_middle_are_intact() -> None:
+    assert check_plan(PLAN, ROWS, keyed_chain(ROWS), KEY)[0] == []
+    assert check_plan(PLAN, ROWS, keyed_chain(ROWS, from_version=3), KEY)[0] == []
+
+
+def test_an_unkeyed_link_after_a_keyed_one_is_a_forgery() -> None:
+    links = keyed_chain(ROWS)
+    forged = StoredRow(3, ROWS[2].topic, b'{"n": 300}')
+    rows = [ROWS[0], ROWS[1], forged, ROWS[3]]
+    links[3] = link(links[2], PLAN, 3, forged.topic, forged.state)  # no key to be had
+    links[4] = link(links[3], PLAN, 4, ROWS[3].topic, ROWS[3].state)
+    assert whats(check_plan(PLAN, rows, links, KEY)[0]) == [(3, "unkeyed"), (4, "unkeyed")]
+
+
+def test_a_keyed_chain_checked_with_another_key_is_altered_throughout() -> None:
+    findings, head = check_plan(PLAN, ROWS, keyed_chain(ROWS), b"the-wrong-key")
+    assert head is None
+    assert {what for _, what in whats(findings)} == {"altered"}

@@ -124,11 +124,24 @@ def test_no_part_of_a_rejected_secret_is_shown() -> None:
     assert "QXZ" not in repr(Settings(jwt_secret=secret))
 
 
+def test_production_refuses_to_run_without_a_chain_key(tmp_path: Any) -> None:
+    """The key lives outside the database; without one, the chain could be recomputed
+    by anyone able to write to it."""
+    settings = Settings(data_dir=tmp_path, environment="production", jwt_secret=SECRET)
+    with pytest.raises(ValueError, match="CAREPLAN_CHAIN_KEY must be set"):
+        bootstrap(settings)
+    with pytest.raises(ValueError, match="at least 32"):
+        Settings(chain_key="short-key-XYZ").resolved_chain_key()
+    assert not (tmp_path / "chain-key").exists()  # production never makes one up
+
+
 @pytest.mark.parametrize(("environment", "served"), [("development", 200), ("production", 404)])
 def test_the_api_docs_are_off_in_production_unless_asked_for(
     tmp_path: Any, environment: str, served: int
 ) -> None:
-    careplan = bootstrap(Settings(data_dir=tmp_path, environment=environment, jwt_secret=SECRET))
+    careplan = bootstrap(
+        Settings(data_dir=tmp_path, environment=environment, jwt_secret=SECRET, chain_key="k" * 40)
+    )
     try:
         with TestClient(create_app(careplan)) as http:
             assert http.get("/openapi.json").status_code == served
